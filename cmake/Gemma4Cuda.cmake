@@ -1,0 +1,32 @@
+# GEMMA4_CUDA: AUTO turns the CUDA backend on when nvcc is found. The CUDA part
+# compiles on machines without a GPU; at run time it is used only when a device exists.
+set(GEMMA4_WITH_CUDA OFF)
+if(GEMMA4_CUDA STREQUAL "AUTO" OR GEMMA4_CUDA STREQUAL "ON")
+  include(CheckLanguage)
+  if(NOT CMAKE_CUDA_COMPILER AND EXISTS /usr/local/cuda/bin/nvcc)
+    set(CMAKE_CUDA_COMPILER /usr/local/cuda/bin/nvcc)
+  endif()
+  check_language(CUDA)
+  if(CMAKE_CUDA_COMPILER)
+    set(GEMMA4_WITH_CUDA ON)
+  elseif(GEMMA4_CUDA STREQUAL "ON")
+    message(FATAL_ERROR "GEMMA4_CUDA=ON but no CUDA compiler (nvcc) was found")
+  endif()
+elseif(NOT GEMMA4_CUDA STREQUAL "OFF")
+  message(FATAL_ERROR "GEMMA4_CUDA must be AUTO, ON or OFF (got '${GEMMA4_CUDA}')")
+endif()
+
+if(GEMMA4_WITH_CUDA)
+  # CMake 3.25 knows no CUDA 20 dialect flags for nvcc; device code needs only C++17.
+  # Ampere, Ada, Hopper and Blackwell consumer/workstation cards; override with -DCMAKE_CUDA_ARCHITECTURES.
+  if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
+    set(CMAKE_CUDA_ARCHITECTURES "80;86;89;90" CACHE STRING "CUDA architectures")
+  endif()
+  enable_language(CUDA)
+  set(CMAKE_CUDA_STANDARD 17)
+  set(CMAKE_CUDA_STANDARD_REQUIRED ON)
+  find_package(CUDAToolkit REQUIRED)
+  message(STATUS "gemma4: CUDA backend ON (${CMAKE_CUDA_COMPILER}, archs ${CMAKE_CUDA_ARCHITECTURES})")
+else()
+  message(STATUS "gemma4: CUDA backend OFF")
+endif()

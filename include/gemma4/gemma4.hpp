@@ -1,0 +1,6 @@
+// Umbrella header of the gemma4 library.
+#pragma once
+
+#include <gemma4/error.hpp>
+#include <gemma4/system.hpp>
+#include <gemma4/version.hpp>

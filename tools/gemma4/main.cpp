@@ -1,0 +1,40 @@
+// gemma4: command-line front end. Each subcommand parses its flags and calls
+// the public API; nothing here knows about kernels or file formats.
+#include <gemma4/gemma4.hpp>
+
+#include <fmt/format.h>
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <exception>
+
+int main(int argc, char** argv) {
+  CLI::App app{"gemma4: run Gemma 4 models locally"};
+  app.set_version_flag(
+      "--version", [] { return fmt::format("gemma4 {}\n{}", gemma4::version(), gemma4::system_info()); },
+      "Print the version and what this machine offers (CPU paths, CUDA devices)");
+  app.require_subcommand(0, 1);
+
+  auto* sysinfo = app.add_subcommand("system-info", "Print the CPU and GPU features the engine will use");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+
+  try {
+    if (sysinfo->parsed()) {
+      fmt::print("{}\n", gemma4::system_info());
+      return 0;
+    }
+    fmt::print("{}", app.help());
+    return 0;
+  } catch (const gemma4::Error& e) {
+    fmt::print(stderr, "gemma4: error: {}\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "gemma4: internal error: {}\n", e.what());
+    return 2;
+  }
+}
