@@ -21,7 +21,9 @@ inline uint32_t f32_to_bits(float f) {
   return u;
 }
 
-inline float bf16_to_f32(uint16_t h) { return bits_to_f32(static_cast<uint32_t>(h) << 16); }
+inline float bf16_to_f32(uint16_t h) {
+  return bits_to_f32(static_cast<uint32_t>(h) << 16);
+}
 
 inline uint16_t f32_to_bf16(float f) {
   uint32_t u = f32_to_bits(f);
@@ -50,7 +52,7 @@ inline uint16_t f32_to_f16(float f) {
   const uint32_t u = f32_to_bits(f);
   const uint16_t sign = static_cast<uint16_t>((u >> 16) & 0x8000u);
   const uint32_t abs = u & 0x7fffffffu;
-  if (abs > 0x7f800000u) return static_cast<uint16_t>(sign | 0x7e00u);  // NaN
+  if (abs > 0x7f800000u) return static_cast<uint16_t>(sign | 0x7e00u);   // NaN
   if (abs >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00u);  // overflow (after rounding) -> inf
   if (abs < 0x38800000u) {
     // Result is subnormal or zero: round abs * 2^24 to an integer, ties to even.
@@ -64,8 +66,8 @@ inline uint16_t f32_to_f16(float f) {
     if (rem > mid || (rem == mid && (half & 1u))) ++half;
     return static_cast<uint16_t>(sign | half);
   }
-  uint32_t v = abs - 0x38000000u;            // rebias exponent 127 -> 15
-  v += 0xfffu + ((v >> 13) & 1u);            // round to nearest even at bit 13
+  uint32_t v = abs - 0x38000000u;  // rebias exponent 127 -> 15
+  v += 0xfffu + ((v >> 13) & 1u);  // round to nearest even at bit 13
   return static_cast<uint16_t>(sign | (v >> 13));
 }
 

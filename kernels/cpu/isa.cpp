@@ -13,32 +13,43 @@ namespace {
 
 bool built_with(Isa isa) {
   switch (isa) {
-    case Isa::scalar: return true;
+    case Isa::scalar:
+      return true;
 #if defined(GEMMA4_HAVE_ISA_AVX2)
-    case Isa::avx2: return true;
+    case Isa::avx2:
+      return true;
 #endif
 #if defined(GEMMA4_HAVE_ISA_AVX512)
-    case Isa::avx512: return true;
+    case Isa::avx512:
+      return true;
 #endif
 #if defined(GEMMA4_HAVE_ISA_NEON)
-    case Isa::neon: return true;
+    case Isa::neon:
+      return true;
 #endif
-    default: return false;
+    default:
+      return false;
   }
 }
 
 bool cpu_runs(Isa isa) {
   const CpuFeatures& f = cpu_features();
   switch (isa) {
-    case Isa::scalar: return true;
-    case Isa::avx2: return f.avx2;
-    case Isa::avx512: return f.avx512;
-    case Isa::neon: return f.neon;
+    case Isa::scalar:
+      return true;
+    case Isa::avx2:
+      return f.avx2;
+    case Isa::avx512:
+      return f.avx512;
+    case Isa::neon:
+      return f.neon;
   }
   return false;
 }
 
-bool usable(Isa isa) { return built_with(isa) && cpu_runs(isa); }
+bool usable(Isa isa) {
+  return built_with(isa) && cpu_runs(isa);
+}
 
 Isa parse_isa(std::string_view s) {
   for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512, Isa::neon}) {
@@ -65,10 +76,14 @@ std::atomic<int> g_isa{-1};
 
 std::string_view isa_name(Isa isa) {
   switch (isa) {
-    case Isa::scalar: return "scalar";
-    case Isa::avx2: return "avx2";
-    case Isa::avx512: return "avx512";
-    case Isa::neon: return "neon";
+    case Isa::scalar:
+      return "scalar";
+    case Isa::avx2:
+      return "avx2";
+    case Isa::avx512:
+      return "avx512";
+    case Isa::neon:
+      return "neon";
   }
   return "unknown";
 }

@@ -4,8 +4,8 @@
 // malformed input with any compiler. A crash or sanitizer report fails the test.
 #include <algorithm>
 #include <cstdint>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
