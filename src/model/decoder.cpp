@@ -1,0 +1,383 @@
+// The Gemma 4 forward pass, written to be read next to the reference
+// (transformers models/gemma4/modeling_gemma4.py, Gemma4TextModel):
+//
+//   x = embed(tokens) * embed_scale
+//   pli = per-layer inputs (PLE models)
+//   for each layer:
+//     x = x + post_attn_norm(attention(attn_norm(x)))
+//     x = x + post_ffn_norm(ffn(ffn_norm(x)))          (MoE: dense + experts)
+//     x = x + ple_norm(ple_proj(gelu(ple_gate(x)) * pli[layer]))   (PLE models)
+//     x = x * layer_scalar
+//   logits = softcap(final_norm(x) · embedᵀ)
+//
+// The residual stream stays in F32 throughout.
+#include "src/model/decoder.hpp"
+
+#include <gemma4/error.hpp>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "kernels/cpu/ops.hpp"
+#include "src/model/linear.hpp"
+
+namespace gemma4::model {
+
+namespace {
+
+std::vector<float> floats_or_empty(const TensorView* t) {
+  return t ? read_floats(*t) : std::vector<float>{};
+}
+
+}  // namespace
+
+Decoder::Decoder(ModelPlan plan, Weights weights) : plan_(std::move(plan)), weights_(std::move(weights)) {
+  final_norm_ = read_floats(*weights_.final_norm);
+  ple_proj_norm_ = floats_or_empty(weights_.ple_proj_norm);
+  for (const LayerWeights& lw : weights_.layers) {
+    LayerConsts c;
+    c.attn_norm = read_floats(*lw.attn_norm);
+    c.q_norm = read_floats(*lw.q_norm);
+    c.k_norm = floats_or_empty(lw.k_norm);
+    c.post_attn_norm = read_floats(*lw.post_attn_norm);
+    c.ffn_norm = read_floats(*lw.ffn_norm);
+    c.post_ffn_norm = read_floats(*lw.post_ffn_norm);
+    c.post_ffn_norm_1 = floats_or_empty(lw.post_ffn_norm_1);
+    c.pre_ffn_norm_2 = floats_or_empty(lw.pre_ffn_norm_2);
+    c.post_ffn_norm_2 = floats_or_empty(lw.post_ffn_norm_2);
+    c.router_scale = floats_or_empty(lw.router_scale);
+    c.expert_scale = floats_or_empty(lw.expert_scale);
+    c.ple_norm = floats_or_empty(lw.ple_norm);
+    c.layer_scalar = read_floats(*lw.layer_scalar).at(0);
+    consts_.push_back(std::move(c));
+  }
+}
+
+Context::Context(const Decoder& decoder, size_t n_ctx, size_t max_chunk) : n_ctx_(n_ctx), max_chunk_(max_chunk) {
+  const ModelPlan& p = decoder.plan();
+  if (n_ctx == 0 || max_chunk == 0) throw Error("context size and chunk size must be at least 1");
+  const size_t L = p.layers.size(), T = max_chunk, H = p.hidden;
+  k_store_.resize(L);
+  v_store_.resize(L);
+  caches_.resize(L);
+  chunk_k_.resize(L);
+  chunk_v_.resize(L);
+  size_t max_q = 0, max_kv = 0;
+  for (size_t i = 0; i < L; ++i) {
+    const LayerPlan& lp = p.layers[i];
+    max_q = std::max(max_q, p.n_heads * lp.head_dim);
+    max_kv = std::max(max_kv, lp.n_kv_heads * lp.head_dim);
+    if (lp.kv_source >= 0) continue;  // reads another layer's cache
+    kernels::KvCache& c = caches_[i];
+    c.dtype = kernels::DType::F32;
+    c.n_kv_heads = lp.n_kv_heads;
+    c.head_dim = lp.head_dim;
+    // A sliding layer needs only its window: a ring of exactly `window` slots.
+    c.ring = lp.window > 0 && lp.window < n_ctx;
+    c.slots = c.ring ? lp.window : n_ctx;
+    k_store_[i].assign(c.slots * lp.n_kv_heads * lp.head_dim, 0.0f);
+    v_store_[i].assign(c.slots * lp.n_kv_heads * lp.head_dim, 0.0f);
+    c.k = k_store_[i].data();
+    c.v = v_store_[i].data();
+    if (lp.kv_is_shared) {
+      chunk_k_[i].assign(T * lp.n_kv_heads * lp.head_dim, 0.0f);
+      chunk_v_[i].assign(T * lp.n_kv_heads * lp.head_dim, 0.0f);
+    }
+  }
+  const size_t ffn = std::max(p.max_ffn_dim(), 2 * p.expert_dim);
+  x_.assign(T * H, 0.0f);
+  xn_.assign(T * H, 0.0f);
+  tmp_.assign(T * H, 0.0f);
+  q_.assign(T * max_q, 0.0f);
+  k_.assign(T * max_kv, 0.0f);
+  v_.assign(T * max_kv, 0.0f);
+  attn_.assign(T * max_q, 0.0f);
+  gate_.assign(T * ffn, 0.0f);
+  up_.assign(T * ffn, 0.0f);
+  if (p.ple_dim > 0) {
+    ple_.assign(T * L * p.ple_dim, 0.0f);
+    ple_tok_.assign(T * L * p.ple_dim, 0.0f);
+  }
+  if (p.n_experts > 0) {
+    moe_in_.assign(T * H, 0.0f);
+    moe_out_.assign(T * H, 0.0f);
+    expert_buf_.assign(2 * p.expert_dim, 0.0f);
+    expert_out_.assign(H, 0.0f);
+    router_.assign(p.n_experts, 0.0f);
+  }
+  cos_.assign(T * p.max_head_dim() / 2, 0.0f);
+  sin_.assign(T * p.max_head_dim() / 2, 0.0f);
+}
+
+size_t Context::kv_bytes() const {
+  size_t n = 0;
+  for (size_t i = 0; i < k_store_.size(); ++i) n += (k_store_[i].size() + v_store_[i].size()) * sizeof(float);
+  return n;
+}
+
+std::vector<float> Decoder::forward(Context& ctx, std::span<const int32_t> tokens, Logits which) const {
+  if (tokens.empty()) throw Error("forward: no tokens given");
+  if (ctx.n_past_ + tokens.size() > ctx.n_ctx_) {
+    throw Error(fmt::format("the context holds {} tokens and {} are used: {} more do not fit (raise the context size)",
+                            ctx.n_ctx_, ctx.n_past_, tokens.size()));
+  }
+  for (int32_t t : tokens) {
+    if (t < 0 || static_cast<size_t>(t) >= plan_.vocab) {
+      throw Error(fmt::format("token id {} is outside the vocabulary (0..{})", t, plan_.vocab - 1));
+    }
+  }
+  const size_t V = plan_.vocab;
+  std::vector<float> logits;
+  if (which == Logits::all) logits.resize(tokens.size() * V);
+  if (which == Logits::last) logits.resize(V);
+  for (size_t done = 0; done < tokens.size();) {
+    const size_t n = std::min(ctx.max_chunk_, tokens.size() - done);
+    const bool final_chunk = done + n == tokens.size();
+    Logits chunk_which = which == Logits::all ? Logits::all : (final_chunk ? which : Logits::none);
+    float* out = which == Logits::all ? logits.data() + done * V : logits.data();
+    forward_chunk(ctx, tokens.data() + done, n, chunk_which, out);
+    done += n;
+  }
+  return logits;
+}
+
+void Decoder::forward_chunk(Context& c, const int32_t* tokens, size_t n, Logits which, float* logits) const {
+  const ModelPlan& p = plan_;
+  const size_t H = p.hidden, L = p.layers.size();
+  const int64_t pos0 = static_cast<int64_t>(c.n_past_);
+
+  // Token embeddings, scaled by sqrt(H) (rounded to bf16 like the reference).
+  for (size_t t = 0; t < n; ++t) {
+    table_row(*weights_.embed, static_cast<size_t>(tokens[t]), &c.x_[t * H]);
+  }
+  kernels::scale(c.x_.data(), p.embed_scale, c.x_.data(), n * H);
+
+  // Per-Layer Embeddings: a token-identity part and a context part projected
+  // from the embedding, combined once per token and read by every layer.
+  if (p.ple_dim > 0) {
+    const size_t LP = L * p.ple_dim;
+    for (size_t t = 0; t < n; ++t) {
+      table_row(*weights_.ple_embed, static_cast<size_t>(tokens[t]), &c.ple_tok_[t * LP]);
+    }
+    kernels::scale(c.ple_tok_.data(), p.ple_embed_scale, c.ple_tok_.data(), n * LP);
+    linear(*weights_.ple_model_proj, c.x_.data(), n, c.ple_.data());
+    kernels::scale(c.ple_.data(), 1.0f / std::sqrt(static_cast<float>(H)), c.ple_.data(), n * LP);
+    kernels::rms_norm(c.ple_.data(), ple_proj_norm_.data(), c.ple_.data(), n * L, p.ple_dim, p.eps);
+    kernels::add(c.ple_.data(), c.ple_tok_.data(), c.ple_.data(), n * LP);
+    kernels::scale(c.ple_.data(), 1.0f / std::sqrt(2.0f), c.ple_.data(), n * LP);
+  }
+
+  // Layers that read another layer's KV cache write none, so for all but the
+  // last token their output is never used: when only the last token's logits
+  // are wanted they run for that token alone, and not at all when no logits
+  // are wanted. The layers whose caches they read keep this chunk's K/V
+  // (chunk_k_/chunk_v_) until then; see attention_block.
+  const size_t first_shared = p.first_kv_shared();
+  auto store_sources = [&] {
+    for (size_t i = 0; i < first_shared; ++i) {
+      if (p.layers[i].kv_is_shared)
+        kernels::kv_store(c.caches_[i], pos0, n, c.chunk_k_[i].data(), c.chunk_v_[i].data());
+    }
+  };
+  size_t row0 = 0, rows = n;
+  bool sources_stored = false;
+  for (size_t l = 0; l < L; ++l) {
+    if (l == first_shared) {
+      if (which == Logits::none) break;
+      if (which == Logits::last && n > 1) {
+        // Only the last row goes on: the shared layers then read every key
+        // from the (now complete) caches.
+        store_sources();
+        sources_stored = true;
+        row0 = n - 1;
+        rows = 1;
+      }
+    }
+    attention_block(c, l, row0, rows, pos0);
+    if (p.n_experts > 0) {
+      moe_block(c, l, row0, rows);
+    } else {
+      ffn_block(c, l, row0, rows);
+    }
+    if (p.ple_dim > 0) ple_block(c, l, row0, rows);
+    kernels::scale(&c.x_[row0 * H], consts_[l].layer_scalar, &c.x_[row0 * H], rows * H);
+  }
+  if (!sources_stored) store_sources();
+  c.n_past_ += n;
+
+  if (which == Logits::none) return;
+  // Final norm, tied output head, softcap.
+  const size_t out_row0 = which == Logits::all ? 0 : n - 1;
+  const size_t out_rows = which == Logits::all ? n : 1;
+  kernels::rms_norm(&c.x_[out_row0 * H], final_norm_.data(), &c.xn_[0], out_rows, H, p.eps);
+  linear(*weights_.embed, c.xn_.data(), out_rows, logits);
+  if (p.final_softcap > 0.0f) kernels::softcap(logits, out_rows * p.vocab, p.final_softcap);
+}
+
+void Decoder::attention_block(Context& c, size_t l, size_t row0, size_t rows, int64_t pos0) const {
+  const ModelPlan& p = plan_;
+  const LayerPlan& lp = p.layers[l];
+  const LayerWeights& w = weights_.layers[l];
+  const LayerConsts& k = consts_[l];
+  const size_t H = p.hidden, d = lp.head_dim, nq = p.n_heads, nkv = lp.n_kv_heads;
+  const int64_t qpos0 = pos0 + static_cast<int64_t>(row0);
+  float* x = &c.x_[row0 * H];
+
+  kernels::rms_norm(x, k.attn_norm.data(), c.xn_.data(), rows, H, p.eps);
+
+  // RoPE angles of these positions for this layer's type.
+  const size_t pairs = lp.rope_pairs;
+  for (size_t t = 0; t < rows; ++t) {
+    kernels::rope_angles(qpos0 + static_cast<int64_t>(t), d, pairs, lp.rope_theta, &c.cos_[t * pairs],
+                         &c.sin_[t * pairs]);
+  }
+  auto rotate = [&](float* heads, size_t n_heads) {
+    for (size_t t = 0; t < rows; ++t) {
+      kernels::rope(heads + t * n_heads * d, n_heads, d, &c.cos_[t * pairs], &c.sin_[t * pairs], pairs);
+    }
+  };
+
+  // Queries: projection, per-head RMSNorm with weight, RoPE.
+  linear(*w.q, c.xn_.data(), rows, c.q_.data());
+  kernels::rms_norm(c.q_.data(), k.q_norm.data(), c.q_.data(), rows * nq, d, p.eps);
+  rotate(c.q_.data(), nq);
+
+  kernels::AttentionArgs a;
+  a.q = c.q_.data();
+  a.out = c.attn_.data();
+  a.n_tokens = rows;
+  a.pos0 = qpos0;
+  a.n_q_heads = nq;
+  a.n_kv_heads = nkv;
+  a.head_dim = d;
+  a.window = lp.window;
+  a.scale = 1.0f;  // Gemma 4: the Q/K norms carry the scale
+
+  if (lp.kv_source < 0) {
+    // Keys and values of this layer: K gets its norm and RoPE; V (its own
+    // projection, or the raw K projection on K=V layers) a weightless norm.
+    float* kb = lp.kv_is_shared ? c.chunk_k_[l].data() : c.k_.data();
+    float* vb = lp.kv_is_shared ? c.chunk_v_[l].data() : c.v_.data();
+    linear(*w.k, c.xn_.data(), rows, kb);
+    if (w.v != nullptr) {
+      linear(*w.v, c.xn_.data(), rows, vb);
+    } else {
+      std::memcpy(vb, kb, rows * nkv * d * sizeof(float));
+    }
+    kernels::rms_norm(kb, k.k_norm.data(), kb, rows * nkv, d, p.eps);
+    rotate(kb, nkv);
+    kernels::rms_norm(vb, nullptr, vb, rows * nkv, d, p.eps);
+    a.k_new = kb;
+    a.v_new = vb;
+    a.cache = &c.caches_[l];
+    kernels::attention(a, 0, kernels::attention_items(a));
+    // Layers read by KV-shared layers store their chunk later (forward_chunk).
+    if (!lp.kv_is_shared) kernels::kv_store(c.caches_[l], qpos0, rows, kb, vb);
+  } else {
+    const size_t src = static_cast<size_t>(lp.kv_source);
+    a.cache = &c.caches_[src];
+    if (rows == 1 && row0 > 0) {
+      // Last-token-only pass: the source cache already holds the whole chunk.
+      a.k_new = nullptr;
+      a.v_new = nullptr;
+    } else {
+      a.k_new = c.chunk_k_[src].data() + row0 * nkv * d;
+      a.v_new = c.chunk_v_[src].data() + row0 * nkv * d;
+    }
+    kernels::attention(a, 0, kernels::attention_items(a));
+  }
+
+  linear(*w.o, c.attn_.data(), rows, c.tmp_.data());
+  kernels::rms_norm(c.tmp_.data(), k.post_attn_norm.data(), c.tmp_.data(), rows, H, p.eps);
+  kernels::add(x, c.tmp_.data(), x, rows * H);
+}
+
+void Decoder::ffn_block(Context& c, size_t l, size_t row0, size_t rows) const {
+  const ModelPlan& p = plan_;
+  const LayerWeights& w = weights_.layers[l];
+  const LayerConsts& k = consts_[l];
+  const size_t H = p.hidden, F = p.layers[l].ffn_dim;
+  float* x = &c.x_[row0 * H];
+  kernels::rms_norm(x, k.ffn_norm.data(), c.xn_.data(), rows, H, p.eps);
+  linear(*w.gate, c.xn_.data(), rows, c.gate_.data());
+  linear(*w.up, c.xn_.data(), rows, c.up_.data());
+  kernels::geglu(c.gate_.data(), c.up_.data(), c.gate_.data(), rows * F);
+  linear(*w.down, c.gate_.data(), rows, c.tmp_.data());
+  kernels::rms_norm(c.tmp_.data(), k.post_ffn_norm.data(), c.tmp_.data(), rows, H, p.eps);
+  kernels::add(x, c.tmp_.data(), x, rows * H);
+}
+
+void Decoder::moe_block(Context& c, size_t l, size_t row0, size_t rows) const {
+  const ModelPlan& p = plan_;
+  const LayerWeights& w = weights_.layers[l];
+  const LayerConsts& k = consts_[l];
+  const size_t H = p.hidden, F = p.layers[l].ffn_dim, E = p.n_experts, I = p.expert_dim;
+  float* x = &c.x_[row0 * H];  // the residual r: both branches read it
+
+  // Dense branch.
+  kernels::rms_norm(x, k.ffn_norm.data(), c.xn_.data(), rows, H, p.eps);
+  linear(*w.gate, c.xn_.data(), rows, c.gate_.data());
+  linear(*w.up, c.xn_.data(), rows, c.up_.data());
+  kernels::geglu(c.gate_.data(), c.up_.data(), c.gate_.data(), rows * F);
+  linear(*w.down, c.gate_.data(), rows, c.tmp_.data());
+  kernels::rms_norm(c.tmp_.data(), k.post_ffn_norm_1.data(), c.tmp_.data(), rows, H, p.eps);
+
+  // Router: weightless norm of r, times its scale and H^-1/2; softmax over
+  // all experts; the top k renormalised and scaled per expert.
+  kernels::rms_norm(x, nullptr, c.moe_in_.data(), rows, H, p.eps);
+  const float root = 1.0f / std::sqrt(static_cast<float>(H));
+  for (size_t t = 0; t < rows; ++t) {
+    float* z = &c.moe_in_[t * H];
+    kernels::mul(z, k.router_scale.data(), z, H);
+    kernels::scale(z, root, z, H);
+  }
+  // Experts read their own norm of r (xn_ is free again: the dense branch is done).
+  float* expert_in = c.xn_.data();
+  kernels::rms_norm(x, k.pre_ffn_norm_2.data(), expert_in, rows, H, p.eps);
+
+  std::vector<uint32_t> idx(p.n_experts_used);
+  std::vector<float> val(p.n_experts_used);
+  for (size_t t = 0; t < rows; ++t) {
+    linear(*w.router, &c.moe_in_[t * H], 1, c.router_.data());
+    kernels::softmax(c.router_.data(), E);
+    const size_t got = kernels::top_k(c.router_.data(), E, p.n_experts_used, idx.data(), val.data());
+    float sum = 0.0f;
+    for (size_t j = 0; j < got; ++j) sum += val[j];
+    float* y = &c.moe_out_[t * H];
+    std::fill(y, y + H, 0.0f);
+    for (size_t j = 0; j < got; ++j) {
+      const uint32_t e = idx[j];
+      const float weight = val[j] / sum * k.expert_scale[e];
+      linear(w.expert_gate_up[e], &expert_in[t * H], 1, c.expert_buf_.data());
+      kernels::geglu(c.expert_buf_.data(), c.expert_buf_.data() + I, c.expert_buf_.data(), I);
+      linear(w.expert_down[e], c.expert_buf_.data(), 1, c.expert_out_.data());
+      kernels::add_scaled(y, c.expert_out_.data(), weight, H);
+    }
+  }
+  kernels::rms_norm(c.moe_out_.data(), k.post_ffn_norm_2.data(), c.moe_out_.data(), rows, H, p.eps);
+
+  // Combine both branches, the shared post-norm, residual.
+  kernels::add(c.tmp_.data(), c.moe_out_.data(), c.tmp_.data(), rows * H);
+  kernels::rms_norm(c.tmp_.data(), k.post_ffn_norm.data(), c.tmp_.data(), rows, H, p.eps);
+  kernels::add(x, c.tmp_.data(), x, rows * H);
+}
+
+void Decoder::ple_block(Context& c, size_t l, size_t row0, size_t rows) const {
+  const ModelPlan& p = plan_;
+  const LayerWeights& w = weights_.layers[l];
+  const size_t H = p.hidden, P = p.ple_dim, LP = p.layers.size() * P;
+  float* x = &c.x_[row0 * H];
+  linear(*w.ple_gate, x, rows, c.gate_.data());
+  kernels::gelu_tanh(c.gate_.data(), c.gate_.data(), rows * P);
+  for (size_t t = 0; t < rows; ++t) {
+    kernels::mul(&c.gate_[t * P], &c.ple_[(row0 + t) * LP + l * P], &c.gate_[t * P], P);
+  }
+  linear(*w.ple_proj, c.gate_.data(), rows, c.tmp_.data());
+  kernels::rms_norm(c.tmp_.data(), consts_[l].ple_norm.data(), c.tmp_.data(), rows, H, p.eps);
+  kernels::add(x, c.tmp_.data(), x, rows * H);
+}
+
+}  // namespace gemma4::model

@@ -1,0 +1,94 @@
+// The Gemma 4 text decoder: a loaded model (plan + weights) and the state of
+// one conversation (KV caches and position). One Decoder can serve many
+// Contexts; each Context belongs to one thread at a time.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "kernels/cpu/attention.hpp"
+#include "src/model/plan.hpp"
+#include "src/model/weights.hpp"
+
+namespace gemma4::model {
+
+// Which logits a forward call returns.
+enum class Logits {
+  none,  // only extend the KV caches (all but the last chunk of a prompt)
+  last,  // the last token's row: what generation needs
+  all,   // every token's row (perplexity, parity tests)
+};
+
+class Context;
+
+class Decoder {
+ public:
+  Decoder(ModelPlan plan, Weights weights);
+
+  const ModelPlan& plan() const { return plan_; }
+  const Weights& weights() const { return weights_; }
+
+  // Runs `tokens` at positions ctx.n_past() onward and appends them to the
+  // context. Long inputs go through in chunks of ctx.max_chunk() tokens.
+  // Returns the requested logits, [rows][vocab] row-major, after the final
+  // softcap. Throws gemma4::Error when a token id is out of range or the
+  // context is full (the message says how many tokens fit).
+  std::vector<float> forward(Context& ctx, std::span<const int32_t> tokens, Logits which) const;
+
+ private:
+  struct LayerConsts {  // small per-layer vectors, converted to F32 once at load
+    std::vector<float> attn_norm, q_norm, k_norm, post_attn_norm, ffn_norm, post_ffn_norm;
+    std::vector<float> post_ffn_norm_1, pre_ffn_norm_2, post_ffn_norm_2, router_scale, expert_scale;
+    std::vector<float> ple_norm;
+    float layer_scalar = 1.0f;
+  };
+
+  void forward_chunk(Context& ctx, const int32_t* tokens, size_t n, Logits which, float* logits) const;
+  void attention_block(Context& ctx, size_t layer, size_t row0, size_t rows, int64_t pos0) const;
+  void ffn_block(Context& ctx, size_t layer, size_t row0, size_t rows) const;
+  void moe_block(Context& ctx, size_t layer, size_t row0, size_t rows) const;
+  void ple_block(Context& ctx, size_t layer, size_t row0, size_t rows) const;
+
+  ModelPlan plan_;
+  Weights weights_;
+  std::vector<LayerConsts> consts_;
+  std::vector<float> final_norm_, ple_proj_norm_;
+};
+
+// The state of one sequence: per-layer KV caches sized for the model (sliding
+// layers keep a ring of exactly `window` positions, KV-shared layers own none,
+// full layers hold n_ctx positions) and the scratch buffers of a forward pass.
+class Context {
+ public:
+  Context(const Decoder& decoder, size_t n_ctx, size_t max_chunk = 64);
+
+  size_t n_past() const { return n_past_; }
+  size_t n_ctx() const { return n_ctx_; }
+  size_t max_chunk() const { return max_chunk_; }
+  // Forgets the sequence (the caches are simply overwritten later).
+  void reset() { n_past_ = 0; }
+  // Bytes held by the KV caches.
+  size_t kv_bytes() const;
+
+ private:
+  friend class Decoder;
+  size_t n_ctx_ = 0;
+  size_t max_chunk_ = 0;
+  size_t n_past_ = 0;
+
+  std::vector<std::vector<float>> k_store_, v_store_;  // per layer (empty on KV-shared layers)
+  std::vector<kernels::KvCache> caches_;
+  // Per layer whose cache others read: the current chunk's K/V, kept until
+  // the shared layers have used them (see Decoder::forward_chunk).
+  std::vector<std::vector<float>> chunk_k_, chunk_v_;
+
+  // Scratch, [max_chunk][...] row-major.
+  std::vector<float> x_, xn_, tmp_, q_, k_, v_, attn_, gate_, up_;
+  std::vector<float> ple_, ple_tok_;
+  std::vector<float> moe_in_, moe_out_, expert_buf_, expert_out_, router_;
+  std::vector<float> cos_, sin_;
+};
+
+}  // namespace gemma4::model
