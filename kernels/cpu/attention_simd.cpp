@@ -14,6 +14,7 @@
 // _mm512_undefined_ps) as "maybe uninitialized" once xsimd inlines them.
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
 
 #include "kernels/cpu/attention_isa.hpp"
@@ -86,7 +87,11 @@ Vec vsplat(float x) {
   return Vec(x);
 }
 Vec vfma(const Vec& a, const Vec& b, const Vec& c) {
+#if defined(GEMMA4_ISA_avx512)
+  return Vec(_mm512_fmadd_ps(a, b, c));  // xsimd 8.1 has no AVX-512 fma: it would multiply, then add
+#else
   return xsimd::fma(a, b, c);
+#endif
 }
 float vsum(const Vec& v) {
   return xsimd::hadd(v);
@@ -108,86 +113,122 @@ float exp1(float x) {
 
 static_assert(kBlock % W == 0, "a key block must be whole vectors");
 
-// The query heads [h0, h0 + nh) of one token, all reading KV head kv.
-struct Group {
-  const float* q[kMaxHeads];
-  float* out[kMaxHeads];
-  size_t nh;
-  size_t hd;
+// The rows of one block of keys (or values): each position's row is either
+// F32 (the chunk's own rows, or an F32 cache) or F16 (an F16 cache).
+struct BlockRows {
+  const float* f32[kBlock];
+  const uint16_t* f16[kBlock];
 };
 
-// s[i][j] = scale * q_i . k for the key row k, for every head i of the group.
-template <class T>
-void score_row(const Group& g, const T* k, float scale, float (*s)[kBlock], size_t j) {
-  Vec acc[kMaxHeads];
-  for (size_t i = 0; i < g.nh; ++i) acc[i] = vsplat(0.0f);
-  for (size_t d = 0; d < g.hd; d += W) {
-    const Vec kv = vload(k + d);
-    for (size_t i = 0; i < g.nh; ++i) acc[i] = vfma(vload(g.q[i] + d), kv, acc[i]);
-  }
-  for (size_t i = 0; i < g.nh; ++i) s[i][j] = vsum(acc[i]) * scale;
-}
+// Which loads a block needs: all F32, all F16, or both (the one block per
+// query where cached positions meet the chunk's own rows).
+enum Kind { kAllF32, kAllF16, kMixed };
 
-// acc_i += p[i][j] * v for every head i.
-template <class T>
-void accumulate_row(const Group& g, const T* v, const float (*p)[kBlock], size_t j, float (*acc)[kMaxDim]) {
-  for (size_t d = 0; d < g.hd; d += W) {
-    const Vec vv = vload(v + d);
-    for (size_t i = 0; i < g.nh; ++i) vstore(acc[i] + d, vfma(vsplat(p[i][j]), vv, vload(acc[i] + d)));
-  }
-}
-
-// Where the K/V rows of one KV head come from (see AttentionArgs).
-struct Rows {
-  const AttentionArgs* a;
-  size_t kv;
-
-  // Row offset (in elements) of position p in the new rows or in the cache.
-  bool from_new(int64_t p) const { return a->k_new != nullptr && p >= a->pos0; }
-  size_t new_offset(int64_t p) const { return (static_cast<size_t>(p - a->pos0) * a->n_kv_heads + kv) * a->head_dim; }
-  size_t cache_offset(int64_t p) const {
-    const KvCache& c = *a->cache;
-    const auto up = static_cast<size_t>(p);
-    const size_t slot = c.ring ? up % c.slots : up;
-    return (slot * c.n_kv_heads + kv) * c.head_dim;
-  }
-};
-
-template <class Fn>
-void with_row(const Rows& r, int64_t p, bool want_k, Fn fn) {
-  if (r.from_new(p)) {
-    fn((want_k ? r.a->k_new : r.a->v_new) + r.new_offset(p));
-    return;
-  }
-  const KvCache& c = *r.a->cache;
-  const void* base = want_k ? c.k : c.v;
-  if (c.dtype == DType::F16) {
-    fn(static_cast<const uint16_t*>(base) + r.cache_offset(p));
+template <int K>
+Vec load_row(const BlockRows& r, size_t j, size_t d) {
+  if constexpr (K == kAllF32) {
+    return vload(r.f32[j] + d);
+  } else if constexpr (K == kAllF16) {
+    return vload(r.f16[j] + d);
   } else {
-    fn(static_cast<const float*>(base) + r.cache_offset(p));
+    return r.f16[j] != nullptr ? vload(r.f16[j] + d) : vload(r.f32[j] + d);
   }
 }
 
-void run_group(const AttentionArgs& a, size_t t, size_t kv, size_t h0, size_t nh) {
-  Group g{};
-  g.nh = nh;
-  g.hd = a.head_dim;
-  for (size_t i = 0; i < nh; ++i) {
-    const size_t row = (t * a.n_q_heads + h0 + i) * a.head_dim;
-    g.q[i] = a.q + row;
-    g.out[i] = a.out + row;
+// s[i][j] = scale * q_i . k_j for the nb keys of the block and the NH heads.
+// NH is a template parameter so the accumulators live in registers.
+template <int NH, int K>
+void block_scores(const float* const* q, const BlockRows& k, size_t nb, size_t hd, float scale, float (*s)[kBlock]) {
+  for (size_t j = 0; j < nb; ++j) {
+    Vec acc[NH];
+    for (int i = 0; i < NH; ++i) acc[i] = vsplat(0.0f);
+    for (size_t d = 0; d < hd; d += W) {
+      const Vec kv = load_row<K>(k, j, d);
+      for (int i = 0; i < NH; ++i) acc[i] = vfma(vload(q[i] + d), kv, acc[i]);
+    }
+    for (int i = 0; i < NH; ++i) s[i][j] = vsum(acc[i]) * scale;
   }
-  const Rows rows{&a, kv};
+}
+
+// acc_i += sum_j p[i][j] * v_j, one vector of head_dim at a time so that the
+// NH partial outputs stay in registers across the block's keys.
+template <int NH, int K>
+void block_values(const BlockRows& v, size_t nb, size_t hd, const float (*p)[kBlock], float (*acc)[kMaxDim]) {
+  for (size_t d = 0; d < hd; d += W) {
+    Vec o[NH];
+    for (int i = 0; i < NH; ++i) o[i] = vload(acc[i] + d);
+    for (size_t j = 0; j < nb; ++j) {
+      const Vec vv = load_row<K>(v, j, d);
+      for (int i = 0; i < NH; ++i) o[i] = vfma(vsplat(p[i][j]), vv, o[i]);
+    }
+    for (int i = 0; i < NH; ++i) vstore(acc[i] + d, o[i]);
+  }
+}
+
+// Fills the row pointers of positions b .. b+nb-1 for KV head kv and says
+// which kind of block it is.
+int gather_rows(const AttentionArgs& a, size_t kv, int64_t b, size_t nb, BlockRows& k, BlockRows& v) {
+  bool any_f32 = false, any_f16 = false;
+  for (size_t j = 0; j < nb; ++j) {
+    const int64_t p = b + static_cast<int64_t>(j);
+    k.f32[j] = v.f32[j] = nullptr;
+    k.f16[j] = v.f16[j] = nullptr;
+    if (a.k_new != nullptr && p >= a.pos0) {
+      const size_t off = (static_cast<size_t>(p - a.pos0) * a.n_kv_heads + kv) * a.head_dim;
+      k.f32[j] = a.k_new + off;
+      v.f32[j] = a.v_new + off;
+      any_f32 = true;
+      continue;
+    }
+    const KvCache& c = *a.cache;
+    const auto up = static_cast<size_t>(p);
+    const size_t off = ((c.ring ? up % c.slots : up) * c.n_kv_heads + kv) * c.head_dim;
+    if (c.dtype == DType::F16) {
+      k.f16[j] = static_cast<const uint16_t*>(c.k) + off;
+      v.f16[j] = static_cast<const uint16_t*>(c.v) + off;
+      any_f16 = true;
+    } else {
+      k.f32[j] = static_cast<const float*>(c.k) + off;
+      v.f32[j] = static_cast<const float*>(c.v) + off;
+      any_f32 = true;
+    }
+  }
+  return any_f16 ? (any_f32 ? kMixed : kAllF16) : kAllF32;
+}
+
+// Asks for the rows of a block ahead of use. Rows of one KV head are
+// n_kv_heads * head_dim elements apart, a stride the hardware prefetchers do
+// not follow, so without this the kernel waits on memory row by row.
+void prefetch_rows(const BlockRows& r, size_t nb, size_t hd) {
+  for (size_t j = 0; j < nb; ++j) {
+    const char* p =
+        r.f16[j] != nullptr ? reinterpret_cast<const char*>(r.f16[j]) : reinterpret_cast<const char*>(r.f32[j]);
+    const size_t bytes = hd * (r.f16[j] != nullptr ? 2 : 4);
+    for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(p + off);
+  }
+}
+
+// The query heads [h0, h0 + NH) of token t, all reading KV head kv.
+template <int NH>
+void run_group(const AttentionArgs& a, size_t t, size_t kv, size_t h0) {
+  const size_t hd = a.head_dim;
+  const float* q[NH];
+  float* out[NH];
+  for (int i = 0; i < NH; ++i) {
+    const size_t row = (t * a.n_q_heads + h0 + static_cast<size_t>(i)) * hd;
+    q[i] = a.q + row;
+    out[i] = a.out + row;
+  }
 
   constexpr float kNegInf = -__builtin_inff();
-  alignas(64) float acc[kMaxHeads][kMaxDim];
-  alignas(64) float s[kMaxHeads][kBlock];
-  float m[kMaxHeads];
-  float l[kMaxHeads];
-  for (size_t i = 0; i < nh; ++i) {
+  alignas(64) float acc[NH][kMaxDim];
+  alignas(64) float s[NH][kBlock];
+  float m[NH];
+  float l[NH];
+  for (int i = 0; i < NH; ++i) {
     m[i] = kNegInf;
     l[i] = 0.0f;
-    for (size_t d = 0; d < g.hd; ++d) acc[i][d] = 0.0f;
+    for (size_t d = 0; d < hd; ++d) acc[i][d] = 0.0f;
   }
 
   const int64_t pos = a.pos0 + static_cast<int64_t>(t);
@@ -196,12 +237,37 @@ void run_group(const AttentionArgs& a, size_t t, size_t kv, size_t h0, size_t nh
     lo = pos - static_cast<int64_t>(a.window) + 1;
     if (lo < 0) lo = 0;
   }
-  for (int64_t b = lo; b <= pos; b += static_cast<int64_t>(kBlock)) {
-    const auto nb = static_cast<size_t>(pos - b + 1 < static_cast<int64_t>(kBlock) ? pos - b + 1 : kBlock);
-    for (size_t j = 0; j < nb; ++j) {
-      with_row(rows, b + static_cast<int64_t>(j), true, [&](const auto* k) { score_row(g, k, a.scale, s, j); });
+  // Double-buffered row pointers: while block b is computed, block b+1's
+  // keys are already on their way.
+  BlockRows krows[2], vrows[2];
+  int kinds[2] = {kAllF32, kAllF32};
+  const auto block_len = [&](int64_t b) {
+    return static_cast<size_t>(pos - b + 1 < static_cast<int64_t>(kBlock) ? pos - b + 1 : kBlock);
+  };
+  int cur = 0;
+  kinds[cur] = gather_rows(a, kv, lo, block_len(lo), krows[cur], vrows[cur]);
+  prefetch_rows(krows[cur], block_len(lo), hd);
+  for (int64_t b = lo; b <= pos; b += static_cast<int64_t>(kBlock), cur ^= 1) {
+    const size_t nb = block_len(b);
+    const int kind = kinds[cur];
+    prefetch_rows(vrows[cur], nb, hd);
+    switch (kind) {
+      case kAllF32:
+        block_scores<NH, kAllF32>(q, krows[cur], nb, hd, a.scale, s);
+        break;
+      case kAllF16:
+        block_scores<NH, kAllF16>(q, krows[cur], nb, hd, a.scale, s);
+        break;
+      default:
+        block_scores<NH, kMixed>(q, krows[cur], nb, hd, a.scale, s);
+        break;
     }
-    for (size_t i = 0; i < nh; ++i) {
+    const int64_t next = b + static_cast<int64_t>(kBlock);
+    if (next <= pos) {
+      kinds[cur ^ 1] = gather_rows(a, kv, next, block_len(next), krows[cur ^ 1], vrows[cur ^ 1]);
+      prefetch_rows(krows[cur ^ 1], block_len(next), hd);
+    }
+    for (int i = 0; i < NH; ++i) {
       float block_max = kNegInf;
       for (size_t j = 0; j < nb; ++j) block_max = s[i][j] > block_max ? s[i][j] : block_max;
       const float m_new = block_max > m[i] ? block_max : m[i];
@@ -214,20 +280,49 @@ void run_group(const AttentionArgs& a, size_t t, size_t kv, size_t h0, size_t nh
         // The maximum rose: rescale what was accumulated against the old one.
         const float corr = exp1(m[i] - m_new);
         const Vec c = vsplat(corr);
-        for (size_t d = 0; d < g.hd; d += W) vstore(acc[i] + d, vload(acc[i] + d) * c);
+        for (size_t d = 0; d < hd; d += W) vstore(acc[i] + d, vload(acc[i] + d) * c);
         l[i] *= corr;
         m[i] = m_new;
       }
       l[i] += block_sum;
     }
-    for (size_t j = 0; j < nb; ++j) {
-      with_row(rows, b + static_cast<int64_t>(j), false, [&](const auto* v) { accumulate_row(g, v, s, j, acc); });
+    switch (kind) {
+      case kAllF32:
+        block_values<NH, kAllF32>(vrows[cur], nb, hd, s, acc);
+        break;
+      case kAllF16:
+        block_values<NH, kAllF16>(vrows[cur], nb, hd, s, acc);
+        break;
+      default:
+        block_values<NH, kMixed>(vrows[cur], nb, hd, s, acc);
+        break;
     }
   }
 
-  for (size_t i = 0; i < nh; ++i) {
+  for (int i = 0; i < NH; ++i) {
     const Vec inv = vsplat(1.0f / l[i]);
-    for (size_t d = 0; d < g.hd; d += W) vstore(g.out[i] + d, vload(acc[i] + d) * inv);
+    for (size_t d = 0; d < hd; d += W) vstore(out[i] + d, vload(acc[i] + d) * inv);
+  }
+}
+
+void run_group(const AttentionArgs& a, size_t t, size_t kv, size_t h0, size_t nh) {
+  switch (nh) {
+    case 1:
+      return run_group<1>(a, t, kv, h0);
+    case 2:
+      return run_group<2>(a, t, kv, h0);
+    case 3:
+      return run_group<3>(a, t, kv, h0);
+    case 4:
+      return run_group<4>(a, t, kv, h0);
+    case 5:
+      return run_group<5>(a, t, kv, h0);
+    case 6:
+      return run_group<6>(a, t, kv, h0);
+    case 7:
+      return run_group<7>(a, t, kv, h0);
+    default:
+      return run_group<8>(a, t, kv, h0);
   }
 }
 

@@ -11,6 +11,7 @@
 // _mm512_undefined_ps) as "maybe uninitialized" once xsimd inlines them.
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
 
 #include "kernels/cpu/ops_isa.hpp"
