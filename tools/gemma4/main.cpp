@@ -8,6 +8,10 @@
 #include <cstdio>
 #include <exception>
 
+// Subcommands defined in their own files.
+CLI::App* add_info_command(CLI::App& app);  // cmd_info.cpp
+int run_info_command();
+
 int main(int argc, char** argv) {
   CLI::App app{"gemma4: run Gemma 4 models locally"};
   app.set_version_flag(
@@ -16,6 +20,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(0, 1);
 
   auto* sysinfo = app.add_subcommand("system-info", "Print the CPU and GPU features the engine will use");
+  auto* info = add_info_command(app);
 
   try {
     app.parse(argc, argv);
@@ -28,6 +33,7 @@ int main(int argc, char** argv) {
       fmt::print("{}\n", gemma4::system_info());
       return 0;
     }
+    if (info->parsed()) return run_info_command();
     fmt::print("{}", app.help());
     return 0;
   } catch (const gemma4::Error& e) {
