@@ -14,6 +14,10 @@ namespace gemma4::kernels {
 
 namespace {
 
+// Positions and chunk lengths stay below 2^62 so that pos0 + n_tokens never
+// overflows (no real context comes anywhere near).
+constexpr int64_t kMaxPosition = int64_t{1} << 62;
+
 void require(bool ok, const std::string& what) {
   if (!ok) throw Error("attention: " + what);
 }
@@ -40,6 +44,8 @@ size_t kv_slot(const KvCache& cache, int64_t pos) {
 void kv_store(const KvCache& cache, int64_t pos0, size_t n_tokens, const float* k, const float* v) {
   check_cache(cache);
   require(pos0 >= 0, "negative position " + std::to_string(pos0));
+  require(pos0 < kMaxPosition && n_tokens < static_cast<size_t>(kMaxPosition),
+          "position " + std::to_string(pos0) + " + " + std::to_string(n_tokens) + " tokens is out of range");
   if (n_tokens == 0) return;
   require(k != nullptr && v != nullptr, "kv_store without K or V rows");
   if (!cache.ring) {
@@ -73,6 +79,8 @@ void check_attention_args(const AttentionArgs& a, size_t begin, size_t end) {
   require(a.n_q_heads % a.n_kv_heads == 0, std::to_string(a.n_q_heads) + " query heads cannot share " +
                                                std::to_string(a.n_kv_heads) + " KV heads evenly");
   require(a.pos0 >= 0, "negative position " + std::to_string(a.pos0));
+  require(a.pos0 < kMaxPosition && a.n_tokens < static_cast<size_t>(kMaxPosition),
+          "position " + std::to_string(a.pos0) + " + " + std::to_string(a.n_tokens) + " tokens is out of range");
   require(begin <= end && end <= attention_items(a), "work range [" + std::to_string(begin) + ", " +
                                                          std::to_string(end) + ") is outside the " +
                                                          std::to_string(attention_items(a)) + " items");

@@ -290,6 +290,9 @@ TEST(AttentionArgs, BadShapesAndCachesThrowNamedErrors) {
   bad.pos0 = -1;
   expect_error(bad, "negative position");
   bad = a;
+  bad.pos0 = int64_t{1} << 62;
+  expect_error(bad, "out of range");
+  bad = a;
   bad.cache = nullptr;
   expect_error(bad, "need a KV cache");
   bad = a;
