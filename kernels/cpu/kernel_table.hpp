@@ -1,0 +1,39 @@
+// The per-ISA function table behind matmul.hpp. Internal to kernels/cpu:
+// matmul_isa.cpp is compiled once per ISA and each copy exports its table as
+// gemma4::kernels::<isa>::matmul_table(); matmul.cpp picks one at run time.
+// Data only (no inline functions), so the ISA translation units may include it.
+#pragma once
+
+#include <cstddef>
+
+namespace gemma4::kernels {
+
+// Turns n activations into the row format a weight type's dot product reads
+// (BlockQ8A or BlockQ8K blocks; n is a multiple of the block size).
+using QuantizeActivationsFn = void (*)(const float* x, size_t n, void* out);
+
+// Dot product of one weight row of n elements with prepared activations.
+using VecDotFn = float (*)(size_t n, const void* w_row, const void* x_prepared);
+
+struct MatmulTable {
+  QuantizeActivationsFn quantize_q8a;   // for Q4_0, Q4_1, Q5_0, Q5_1, Q8_0
+  QuantizeActivationsFn quantize_q8k;   // for Q4_K, Q5_K, Q6_K
+  VecDotFn dot_f32, dot_f16, dot_bf16;  // activations stay F32
+  VecDotFn dot_q4_0, dot_q4_1, dot_q5_0, dot_q5_1, dot_q8_0;
+  VecDotFn dot_q4_k, dot_q5_k, dot_q6_k;
+};
+
+namespace scalar {
+const MatmulTable& matmul_table();
+}
+namespace avx2 {
+const MatmulTable& matmul_table();
+}
+namespace avx512 {
+const MatmulTable& matmul_table();
+}
+namespace neon {
+const MatmulTable& matmul_table();
+}
+
+}  // namespace gemma4::kernels

@@ -1,0 +1,150 @@
+#include "kernels/cpu/matmul.hpp"
+
+#include <gemma4/error.hpp>
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+#include "kernels/cpu/isa.hpp"
+#include "kernels/cpu/kernel_table.hpp"
+#include "kernels/cpu/quant_types.hpp"
+
+namespace gemma4::kernels {
+namespace {
+
+const MatmulTable& table_for(Isa isa) {
+  switch (isa) {
+#if defined(GEMMA4_HAVE_ISA_AVX2)
+    case Isa::avx2:
+      return avx2::matmul_table();
+#endif
+#if defined(GEMMA4_HAVE_ISA_AVX512)
+    case Isa::avx512:
+      return avx512::matmul_table();
+#endif
+#if defined(GEMMA4_HAVE_ISA_NEON)
+    case Isa::neon:
+      return neon::matmul_table();
+#endif
+    default:
+      return scalar::matmul_table();
+  }
+}
+
+const MatmulTable& active_table() {
+  return table_for(active_isa());
+}
+
+enum class ActKind { f32, q8a, q8k };
+
+struct Kernel {
+  ActKind act;
+  VecDotFn dot;
+};
+
+// The dot product and activation format for weight type w; throws for types
+// without kernels and for rows that do not fill whole blocks.
+Kernel kernel_for(DType w, size_t cols, const MatmulTable& t) {
+  const DTypeInfo& info = dtype_info(w);
+  if (cols % info.block_elems != 0) {
+    throw Error("matmul: row length " + std::to_string(cols) + " is not a multiple of the " + std::string(info.name) +
+                " block size " + std::to_string(info.block_elems));
+  }
+  switch (w) {
+    case DType::F32:
+      return {ActKind::f32, t.dot_f32};
+    case DType::F16:
+      return {ActKind::f32, t.dot_f16};
+    case DType::BF16:
+      return {ActKind::f32, t.dot_bf16};
+    case DType::Q4_0:
+      return {ActKind::q8a, t.dot_q4_0};
+    case DType::Q4_1:
+      return {ActKind::q8a, t.dot_q4_1};
+    case DType::Q5_0:
+      return {ActKind::q8a, t.dot_q5_0};
+    case DType::Q5_1:
+      return {ActKind::q8a, t.dot_q5_1};
+    case DType::Q8_0:
+      return {ActKind::q8a, t.dot_q8_0};
+    case DType::Q4_K:
+      return {ActKind::q8k, t.dot_q4_k};
+    case DType::Q5_K:
+      return {ActKind::q8k, t.dot_q5_k};
+    case DType::Q6_K:
+      return {ActKind::q8k, t.dot_q6_k};
+    default:
+      break;
+  }
+  throw Error("matmul: weight type " + std::string(info.name) + " is not supported");
+}
+
+size_t act_bytes(ActKind kind, size_t cols) {
+  switch (kind) {
+    case ActKind::f32:
+      return cols * sizeof(float);
+    case ActKind::q8a:
+      return cols / kQK * sizeof(BlockQ8A);
+    case ActKind::q8k:
+      return cols / kQK_K * sizeof(BlockQ8K);
+  }
+  return 0;
+}
+
+// Rows per tile in matmul: about 64 KiB of weights, which stays in L2 while
+// each token of the token tile streams past it.
+size_t rows_per_tile(size_t row_bytes) {
+  return std::clamp<size_t>((64 * 1024) / std::max<size_t>(row_bytes, 1), 4, 256);
+}
+constexpr size_t kTokensPerTile = 32;
+
+}  // namespace
+
+size_t activation_row_bytes(DType w, size_t cols) {
+  return act_bytes(kernel_for(w, cols, scalar::matmul_table()).act, cols);
+}
+
+void prepare_activations(DType w, const float* x, size_t cols, void* out) {
+  const MatmulTable& t = active_table();
+  switch (kernel_for(w, cols, t).act) {
+    case ActKind::f32:
+      std::memcpy(out, x, cols * sizeof(float));
+      return;
+    case ActKind::q8a:
+      t.quantize_q8a(x, cols, out);
+      return;
+    case ActKind::q8k:
+      t.quantize_q8k(x, cols, out);
+      return;
+  }
+}
+
+void matvec(DType w, const void* weights, size_t cols, const void* x_prepared, float* y, size_t r0, size_t r1) {
+  const Kernel k = kernel_for(w, cols, active_table());
+  const size_t stride = *row_bytes(w, cols);
+  const auto* base = static_cast<const unsigned char*>(weights);
+  for (size_t r = r0; r < r1; ++r) y[r] = k.dot(cols, base + r * stride, x_prepared);
+}
+
+void matmul(DType w, const void* weights, size_t cols, const void* x_prepared, size_t n_tokens, float* y, size_t ldy,
+            size_t r0, size_t r1) {
+  const Kernel k = kernel_for(w, cols, active_table());
+  const size_t stride = *row_bytes(w, cols);
+  const size_t x_stride = act_bytes(k.act, cols);
+  const auto* base = static_cast<const unsigned char*>(weights);
+  const auto* xs = static_cast<const unsigned char*>(x_prepared);
+  const size_t tile_rows = rows_per_tile(stride);
+  for (size_t rt = r0; rt < r1; rt += tile_rows) {
+    const size_t rt_end = std::min(r1, rt + tile_rows);
+    for (size_t tt = 0; tt < n_tokens; tt += kTokensPerTile) {
+      const size_t tt_end = std::min(n_tokens, tt + kTokensPerTile);
+      for (size_t r = rt; r < rt_end; ++r) {
+        const unsigned char* row = base + r * stride;
+        for (size_t t = tt; t < tt_end; ++t) y[t * ldy + r] = k.dot(cols, row, xs + t * x_stride);
+      }
+    }
+  }
+}
+
+}  // namespace gemma4::kernels

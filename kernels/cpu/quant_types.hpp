@@ -1,0 +1,120 @@
+// Block layouts of the quantized weight types, byte for byte as ggml stores
+// them in GGUF files (ggml-common.h), so community files load unchanged; plus
+// the 8-bit activation blocks our integer dot products quantize x into.
+//
+// Every block is a plain struct of bytes with alignment 2 at most, so a
+// pointer into a memory-mapped file may be cast to it. Half-precision scales
+// are kept as raw IEEE binary16 bits (uint16_t); convert with fp16.hpp.
+//
+// This header declares data only (no functions), so the per-ISA translation
+// units may include it freely (see the ODR rule in CMakeLists.txt).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace gemma4::kernels {
+
+inline constexpr int kQK = 32;     // elements per block of the "legacy" types
+inline constexpr int kQK_K = 256;  // elements per super-block of the K-quants
+
+// Q4_0: 32 weights = d * (q - 8), q in 0..15. Byte j holds element j in its
+// low nibble and element j + 16 in its high nibble.
+struct BlockQ4_0 {
+  uint16_t d;
+  uint8_t qs[kQK / 2];
+};
+
+// Q4_1: weight = d * q + m, q in 0..15, nibbles packed as in Q4_0.
+struct BlockQ4_1 {
+  uint16_t d;
+  uint16_t m;
+  uint8_t qs[kQK / 2];
+};
+
+// Q5_0: weight = d * (q - 16), q in 0..31. The low 4 bits are packed as in
+// Q4_0; bit i of the little-endian 32-bit qh is the fifth bit of element i.
+struct BlockQ5_0 {
+  uint16_t d;
+  uint8_t qh[4];
+  uint8_t qs[kQK / 2];
+};
+
+// Q5_1: weight = d * q + m, q in 0..31, bits packed as in Q5_0.
+struct BlockQ5_1 {
+  uint16_t d;
+  uint16_t m;
+  uint8_t qh[4];
+  uint8_t qs[kQK / 2];
+};
+
+// Q8_0: weight = d * q, q in -127..127.
+struct BlockQ8_0 {
+  uint16_t d;
+  int8_t qs[kQK];
+};
+
+// Q4_K: a super-block of 8 sub-blocks of 32. Weight = d * sc[j] * q - dmin * m[j]
+// with 6-bit sc/m packed into `scales` (see unpack in quant.cpp), q in 0..15.
+// qs holds 4 chunks of 32 bytes; chunk c has sub-block 2c in the low nibbles
+// and sub-block 2c + 1 in the high nibbles.
+struct BlockQ4_K {
+  uint16_t d;
+  uint16_t dmin;
+  uint8_t scales[12];
+  uint8_t qs[kQK_K / 2];
+};
+
+// Q5_K: Q4_K plus a fifth bit per weight: bit 2c of qh[l] belongs to element l
+// of sub-block 2c, bit 2c + 1 to element l of sub-block 2c + 1. q in 0..31.
+struct BlockQ5_K {
+  uint16_t d;
+  uint16_t dmin;
+  uint8_t scales[12];
+  uint8_t qh[kQK_K / 8];
+  uint8_t qs[kQK_K / 2];
+};
+
+// Q6_K: 16 sub-blocks of 16, weight = d * scales[j] * (q - 32), q in 0..63.
+// Each half of 128 elements uses 64 bytes of ql (low 4 bits) and 32 of qh
+// (high 2 bits); the element order is spelled out in quant.cpp.
+struct BlockQ6_K {
+  uint8_t ql[kQK_K / 2];
+  uint8_t qh[kQK_K / 4];
+  int8_t scales[kQK_K / 16];
+  uint16_t d;
+};
+
+static_assert(sizeof(BlockQ4_0) == 18);
+static_assert(sizeof(BlockQ4_1) == 20);
+static_assert(sizeof(BlockQ5_0) == 22);
+static_assert(sizeof(BlockQ5_1) == 24);
+static_assert(sizeof(BlockQ8_0) == 34);
+static_assert(sizeof(BlockQ4_K) == 144);
+static_assert(sizeof(BlockQ5_K) == 176);
+static_assert(sizeof(BlockQ6_K) == 210);
+static_assert(alignof(BlockQ6_K) == 2 && alignof(BlockQ4_K) == 2);
+
+// ---- activation blocks (our own, never stored in files) ----
+
+// x quantized for the 32-element types: x[i] ~= d * qs[i]. `sum` is
+// d * (qs[0] + ... + qs[31]); the types with an offset m need it.
+struct BlockQ8A {
+  float d;
+  float sum;
+  int8_t qs[kQK];
+};
+
+// x quantized for the K-quants: x[i] ~= d * qs[i]; bsums[g] is the integer
+// sum of qs[16g .. 16g + 15] (the min/offset terms need them). Same layout
+// as ggml's block_q8_K.
+struct BlockQ8K {
+  float d;
+  int8_t qs[kQK_K];
+  int16_t bsums[kQK_K / 16];
+};
+
+static_assert(sizeof(BlockQ8A) == 40);
+static_assert(sizeof(BlockQ8K) == 292);
+
+}  // namespace gemma4::kernels
