@@ -8,6 +8,7 @@
 
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <sstream>
 
 #include "src/text/chat.hpp"
@@ -146,6 +147,67 @@ TEST(Chat, DeepSchemasAreRejectedNotOverflowed) {
   json messages = json::parse(R"([{"role": "user", "content": "x"}, {"role": "assistant", "tool_calls": []}])");
   messages[1]["tool_calls"].push_back({{"function", {{"name", "f"}, {"arguments", {{"a", args}}}}}});
   EXPECT_THROW(render_chat(messages, json(), ChatOptions{}), Error);
+}
+
+// Random JSON built from the fields the renderer reads, in every type: the
+// renderer either renders or throws gemma4::Error, never anything else (a
+// nlohmann type_error would mean an unchecked access).
+json random_value(std::mt19937& rng, int depth) {
+  static const char* kKeys[] = {
+      "role",     "content",    "tool_calls", "function",       "name",      "arguments",
+      "type",     "text",       "id",         "tool_call_id",   "reasoning", "reasoning_content",
+      "response", "parameters", "properties", "tool_responses", "required",  "items",
+      "enum",     "nullable",   "description"};
+  static const char* kStrings[] = {"user",  "assistant", "tool",   "system", "developer", "text", "image",   "audio",
+                                   "video", "object",    "string", "array",  "f",         "",     "<|turn>", "OBJECT"};
+  switch (rng() % (depth > 4 ? 5 : 7)) {
+    case 0:
+      return nullptr;
+    case 1:
+      return rng() % 2 == 0;
+    case 2:
+      return static_cast<int>(rng() % 7) - 3;
+    case 3:
+      return 0.5 * static_cast<int>(rng() % 9);
+    case 4:
+      return kStrings[rng() % std::size(kStrings)];
+    case 5: {
+      json a = json::array();
+      for (unsigned i = rng() % 4; i > 0; --i) a.push_back(random_value(rng, depth + 1));
+      return a;
+    }
+    default: {
+      json o = json::object();
+      for (unsigned i = rng() % 5; i > 0; --i) o[kKeys[rng() % std::size(kKeys)]] = random_value(rng, depth + 1);
+      return o;
+    }
+  }
+}
+
+TEST(Chat, RandomInputRendersOrThrowsError) {
+  std::mt19937 rng(99);
+  int rendered = 0;
+  for (int trial = 0; trial < 20000; ++trial) {
+    json messages = json::array();
+    for (unsigned i = 1 + rng() % 4; i > 0; --i) {
+      json m = random_value(rng, 1);
+      if (m.is_object() && rng() % 4 != 0) m["role"] = json::array({"user", "assistant", "tool", "system"})[rng() % 4];
+      messages.push_back(m);
+    }
+    json tools = rng() % 3 == 0 ? random_value(rng, 1) : json();
+    ChatOptions o;
+    o.family = rng() % 2 ? TemplateFamily::kLarge : TemplateFamily::kSmall;
+    o.enable_thinking = rng() % 2;
+    try {
+      (void)render_chat(messages, tools, o);
+      ++rendered;
+    } catch (const Error&) {
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << e.what() << "\n" << messages.dump() << "\n" << tools.dump();
+      break;
+    }
+  }
+  EXPECT_GT(rendered, 100);  // the generator does reach valid conversations
 }
 
 }  // namespace
