@@ -215,7 +215,14 @@ def main():
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1611)
+    ap.add_argument("--tokenizer-only", type=int, metavar="VOCAB", default=0,
+                    help="only train a tokenizer of this many tokens into --out (test fixtures)")
     args = ap.parse_args()
+    if args.tokenizer_only:
+        os.makedirs(args.out, exist_ok=True)
+        os.makedirs(args.work, exist_ok=True)
+        train_tokenizer(read_corpus(args.work), args.tokenizer_only).save(os.path.join(args.out, "tokenizer.json"))
+        return
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     rng = random.Random(args.seed)

@@ -2,5 +2,6 @@
 #pragma once
 
 #include <gemma4/error.hpp>
+#include <gemma4/model.hpp>
 #include <gemma4/system.hpp>
 #include <gemma4/version.hpp>

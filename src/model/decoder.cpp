@@ -20,6 +20,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <istream>
+#include <ostream>
 
 #include "kernels/cpu/ops.hpp"
 #include "src/model/linear.hpp"
@@ -116,6 +118,37 @@ size_t Context::kv_bytes() const {
   size_t n = 0;
   for (size_t i = 0; i < k_store_.size(); ++i) n += (k_store_[i].size() + v_store_[i].size()) * sizeof(float);
   return n;
+}
+
+void Context::write_state(std::ostream& out) const {
+  const uint64_t header[3] = {n_ctx_, n_past_, k_store_.size()};
+  out.write(reinterpret_cast<const char*>(header), sizeof header);
+  for (size_t i = 0; i < k_store_.size(); ++i) {
+    const uint64_t n = k_store_[i].size();
+    out.write(reinterpret_cast<const char*>(&n), sizeof n);
+    out.write(reinterpret_cast<const char*>(k_store_[i].data()), static_cast<std::streamsize>(n * sizeof(float)));
+    out.write(reinterpret_cast<const char*>(v_store_[i].data()), static_cast<std::streamsize>(n * sizeof(float)));
+  }
+}
+
+void Context::read_state(std::istream& in, const std::string& label) {
+  uint64_t header[3] = {};
+  in.read(reinterpret_cast<char*>(header), sizeof header);
+  if (!in) throw Error(fmt::format("{}: truncated context state", label));
+  if (header[0] != n_ctx_ || header[2] != k_store_.size() || header[1] > n_ctx_) {
+    throw Error(fmt::format("{}: saved for a context of {} tokens and {} layers, this one has {} tokens and {} layers",
+                            label, header[0], header[2], n_ctx_, k_store_.size()));
+  }
+  for (size_t i = 0; i < k_store_.size(); ++i) {
+    uint64_t n = 0;
+    in.read(reinterpret_cast<char*>(&n), sizeof n);
+    if (!in || n != k_store_[i].size())
+      throw Error(fmt::format("{}: layer {} cache does not match this model", label, i));
+    in.read(reinterpret_cast<char*>(k_store_[i].data()), static_cast<std::streamsize>(n * sizeof(float)));
+    in.read(reinterpret_cast<char*>(v_store_[i].data()), static_cast<std::streamsize>(n * sizeof(float)));
+    if (!in) throw Error(fmt::format("{}: truncated context state", label));
+  }
+  n_past_ = header[1];
 }
 
 std::vector<float> Decoder::forward(Context& ctx, std::span<const int32_t> tokens, Logits which) const {

@@ -5,7 +5,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <iosfwd>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "kernels/cpu/attention.hpp"
@@ -71,6 +73,12 @@ class Context {
   void reset() { n_past_ = 0; }
   // Bytes held by the KV caches.
   size_t kv_bytes() const;
+
+  // The position and every cache's contents, as raw bytes (the file format
+  // of gemma4::Context::save wraps them). read_state needs a context of the
+  // same model and size; it throws gemma4::Error naming `label` otherwise.
+  void write_state(std::ostream& out) const;
+  void read_state(std::istream& in, const std::string& label);
 
  private:
   friend class Decoder;
