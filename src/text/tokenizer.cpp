@@ -90,10 +90,15 @@ Tokenizer::Tokenizer(TokenizerData data)
         fail(fmt::format("token {} has unknown type {}", id, static_cast<int>(kind)));
     }
   }
-  // Longest first, so that the first match at a position is the longest one.
-  std::stable_sort(whole_tokens_.begin(), whole_tokens_.end(),
-                   [](const WholeToken& a, const WholeToken& b) { return a.text.size() > b.text.size(); });
-  for (const WholeToken& t : whole_tokens_) whole_first_byte_[static_cast<std::uint8_t>(t.text[0])] = true;
+  // Whole tokens are found by hashing the text at a position, trying the
+  // lengths that tokens starting with that byte have, longest first.
+  for (std::size_t i = 0; i < whole_tokens_.size(); ++i) {
+    const std::string_view text = whole_tokens_[i].text;
+    if (!whole_index_.emplace(text, i).second) continue;  // a repeated text: the first id wins
+    auto& lengths = whole_lengths_[static_cast<std::uint8_t>(text[0])];
+    if (std::find(lengths.begin(), lengths.end(), text.size()) == lengths.end()) lengths.push_back(text.size());
+  }
+  for (auto& lengths : whole_lengths_) std::sort(lengths.rbegin(), lengths.rend());
 
   const auto checked_id = [&](std::optional<std::int32_t> id, const char* what) -> std::optional<std::int32_t> {
     if (id && (*id < 0 || *id >= vocab_size()))
@@ -133,9 +138,12 @@ Tokenizer::Tokenizer(TokenizerData data)
 
 const Tokenizer::WholeToken* Tokenizer::match_whole(std::string_view text, std::size_t pos, bool parse_special) const {
   const std::string_view rest = text.substr(pos);
-  for (const WholeToken& t : whole_tokens_) {
-    if (t.special && !parse_special) continue;
-    if (rest.starts_with(t.text)) return &t;
+  for (const std::size_t length : whole_lengths_[static_cast<std::uint8_t>(rest[0])]) {
+    if (length > rest.size()) continue;
+    const auto it = whole_index_.find(rest.substr(0, length));
+    if (it == whole_index_.end()) continue;
+    const WholeToken& t = whole_tokens_[it->second];
+    if (!t.special || parse_special) return &t;
   }
   return nullptr;
 }
@@ -147,7 +155,7 @@ std::vector<std::int32_t> Tokenizer::encode(std::string_view text, EncodeOptions
   // `tokenizers` does for added tokens; the text between them goes through BPE.
   std::size_t start = 0;
   for (std::size_t pos = 0; pos < text.size();) {
-    if (whole_first_byte_[static_cast<std::uint8_t>(text[pos])]) {
+    if (!whole_lengths_[static_cast<std::uint8_t>(text[pos])].empty()) {
       if (const WholeToken* t = match_whole(text, pos, options.parse_special)) {
         encode_text(text.substr(start, pos - start), out);
         out.push_back(t->id);
@@ -300,9 +308,8 @@ std::optional<std::int32_t> Tokenizer::piece_id(std::string_view piece) const {
 }
 
 std::optional<std::int32_t> Tokenizer::special_id(std::string_view text) const {
-  for (const WholeToken& t : whole_tokens_)
-    if (t.text == text) return t.id;
-  return std::nullopt;
+  const auto it = whole_index_.find(text);
+  return it == whole_index_.end() ? std::nullopt : std::optional<std::int32_t>(whole_tokens_[it->second].id);
 }
 
 std::vector<std::pair<std::int32_t, std::int32_t>> merges_from_scores(const std::vector<std::string>& pieces,

@@ -155,8 +155,9 @@ class Tokenizer {
   std::unordered_map<std::string_view, std::int32_t> piece_ids_;   // every entry, first id wins
   std::unordered_map<std::string_view, std::int32_t> normal_ids_;  // normal entries: characters
   std::unordered_map<std::uint64_t, MergeResult> merge_map_;       // (left << 32 | right)
-  std::vector<WholeToken> whole_tokens_;                           // longest first
-  bool whole_first_byte_[256] = {};
+  std::vector<WholeToken> whole_tokens_;
+  std::unordered_map<std::string_view, std::size_t> whole_index_;  // text -> whole_tokens_ index
+  std::vector<std::size_t> whole_lengths_[256];  // per first byte: the lengths of its tokens, longest first
   std::int32_t byte_ids_[256];
   std::vector<std::uint8_t> byte_value_;  // per id; for kByte tokens
   bool byte_fallback_ = true;
