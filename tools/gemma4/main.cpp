@@ -8,9 +8,13 @@
 #include <cstdio>
 #include <exception>
 
+#include "tools/gemma4/cli_common.hpp"
+
 // Subcommands defined in their own files.
 CLI::App* add_info_command(CLI::App& app);  // cmd_info.cpp
 int run_info_command();
+CLI::App* add_run_command(CLI::App& app);  // cmd_run.cpp
+int run_run_command();
 
 int main(int argc, char** argv) {
   CLI::App app{"gemma4: run Gemma 4 models locally"};
@@ -21,6 +25,7 @@ int main(int argc, char** argv) {
 
   auto* sysinfo = app.add_subcommand("system-info", "Print the CPU and GPU features the engine will use");
   auto* info = add_info_command(app);
+  auto* run = add_run_command(app);
 
   try {
     app.parse(argc, argv);
@@ -34,6 +39,10 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (info->parsed()) return run_info_command();
+    if (run->parsed()) {
+      install_interrupt_handler();
+      return run_run_command();
+    }
     fmt::print("{}", app.help());
     return 0;
   } catch (const gemma4::Error& e) {
