@@ -269,4 +269,21 @@ ParsedOutput parse_output(std::string_view text) {
   return result;
 }
 
+nlohmann::json to_assistant_message(const ParsedOutput& output, std::string_view id_prefix) {
+  nlohmann::json message = {{"role", "assistant"}};
+  message["content"] = output.answer.empty() ? nlohmann::json() : nlohmann::json(output.answer);
+  if (!output.thinking.empty()) message["reasoning"] = output.thinking;
+  if (!output.tool_calls.empty()) {
+    nlohmann::json calls = nlohmann::json::array();
+    for (std::size_t i = 0; i < output.tool_calls.size(); ++i) {
+      calls.push_back(
+          {{"id", std::string(id_prefix) + std::to_string(i)},
+           {"type", "function"},
+           {"function", {{"name", output.tool_calls[i].name}, {"arguments", output.tool_calls[i].arguments}}}});
+    }
+    message["tool_calls"] = std::move(calls);
+  }
+  return message;
+}
+
 }  // namespace gemma4::text

@@ -88,6 +88,12 @@ struct ParsedOutput {
 };
 ParsedOutput parse_output(std::string_view text);
 
+// The parsed output as an OpenAI-style assistant message for the conversation
+// history: "content" (the answer, null when empty), "reasoning" (when the
+// model thought), "tool_calls" with ids `<id_prefix><n>` and object
+// arguments. render_chat() turns it back into the model's turn.
+nlohmann::json to_assistant_message(const ParsedOutput& output, std::string_view id_prefix = "call_");
+
 // Replaces invalid UTF-8 with U+FFFD (one per maximal invalid subpart). With
 // final == false, an incomplete but so far valid sequence at the end is left
 // unconsumed; returns the number of bytes consumed.

@@ -11,6 +11,7 @@
 #include <random>
 #include <sstream>
 
+#include "src/text/chat.hpp"
 #include "src/text/output_parser.hpp"
 
 namespace gemma4::text {
@@ -273,6 +274,35 @@ TEST(OutputParser, RoundTripsTheChatRenderersToolCalls) {
     }
   }
   EXPECT_GE(checked, 20);
+}
+
+// The agent loop: model output -> assistant message -> next prompt. The
+// model's turn in the new prompt carries its reasoning and calls exactly as
+// it wrote them, followed by the tool's response.
+TEST(OutputParser, AssistantMessageClosesTheAgentLoop) {
+  const std::string output =
+      "<|channel>thought\nNeed the weather.<channel|><|tool_call>call:get_weather{city:<|\"|>Paris<|\"|>,"
+      "days:[1,2],opts:{metric:true}}<tool_call|><|tool_call>call:get_time{}<tool_call|>";
+  const json message = to_assistant_message(parse_output(output));
+  EXPECT_EQ(message["role"], "assistant");
+  EXPECT_TRUE(message["content"].is_null());
+  EXPECT_EQ(message["reasoning"], "Need the weather.");
+  ASSERT_EQ(message["tool_calls"].size(), 2u);
+  EXPECT_EQ(message["tool_calls"][1]["id"], "call_1");
+
+  json messages = json::array({{{"role", "user"}, {"content", "Weather?"}}, message});
+  messages.push_back({{"role", "tool"}, {"tool_call_id", "call_0"}, {"content", "sunny"}});
+  messages.push_back({{"role", "tool"}, {"tool_call_id", "call_1"}, {"content", "noon"}});
+  const std::string prompt = render_chat(messages, json(), ChatOptions{}).text();
+  const std::string turn = "<|turn>model\n" + output.substr(0, output.find("Need")) + "Need the weather.\n" +
+                           output.substr(output.find("<channel|>"));
+  EXPECT_NE(prompt.find(turn + "<|tool_response>response:get_weather{value:<|\"|>sunny<|\"|>}<tool_response|>"
+                               "<|tool_response>response:get_time{value:<|\"|>noon<|\"|>}<tool_response|>"),
+            std::string::npos)
+      << prompt;
+
+  const json plain = to_assistant_message(parse_output("Just text."));
+  EXPECT_EQ(plain, json({{"role", "assistant"}, {"content", "Just text."}}));
 }
 
 TEST(Utf8, SanitizeHoldsBackOnlyIncompleteCharacters) {
