@@ -409,16 +409,31 @@ float dot_q8_0_simd(size_t n, const void* w, const void* x) {
   return hsum(acc);
 }
 
+// Q4_0/Q5_0 keep their levels unsigned (maddubs wants an unsigned operand)
+// and subtract the offset once per block through the activation sum:
+// sum((q - o) * x) = sum(q * x) - o * sum(x). Two blocks per step.
 float dot_q4_0_simd(size_t n, const void* w, const void* x) {
   const auto* a = static_cast<const BlockQ4_0*>(w);
   const auto* b = static_cast<const BlockQ8A*>(x);
-  __m256 acc = _mm256_setzero_ps();
-  for (size_t i = 0; i < n / kQK; ++i) {
-    const __m256i q = _mm256_sub_epi8(unpack_nibbles(a[i].qs), _mm256_set1_epi8(8));
-    const __m256 p = _mm256_cvtepi32_ps(dot_i8(q, load256(b[i].qs)));
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(a[i].d) * b[i].d), p, acc);
+  const size_t nb = n / kQK;
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  float offsets = 0.0f;
+  size_t i = 0;
+  for (; i + 2 <= nb; i += 2) {
+    const float d0 = h2f(a[i].d), d1 = h2f(a[i + 1].d);
+    const __m256 p0 = _mm256_cvtepi32_ps(dot_u8(unpack_nibbles(a[i].qs), load256(b[i].qs)));
+    const __m256 p1 = _mm256_cvtepi32_ps(dot_u8(unpack_nibbles(a[i + 1].qs), load256(b[i + 1].qs)));
+    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(d0 * b[i].d), p0, acc0);
+    acc1 = _mm256_fmadd_ps(_mm256_set1_ps(d1 * b[i + 1].d), p1, acc1);
+    offsets += d0 * b[i].sum + d1 * b[i + 1].sum;
   }
-  return hsum(acc);
+  if (i < nb) {
+    const float d0 = h2f(a[i].d);
+    const __m256 p0 = _mm256_cvtepi32_ps(dot_u8(unpack_nibbles(a[i].qs), load256(b[i].qs)));
+    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(d0 * b[i].d), p0, acc0);
+    offsets += d0 * b[i].sum;
+  }
+  return hsum(_mm256_add_ps(acc0, acc1)) - 8.0f * offsets;
 }
 
 float dot_q4_1_simd(size_t n, const void* w, const void* x) {
@@ -438,13 +453,15 @@ float dot_q5_0_simd(size_t n, const void* w, const void* x) {
   const auto* a = static_cast<const BlockQ5_0*>(w);
   const auto* b = static_cast<const BlockQ8A*>(x);
   __m256 acc = _mm256_setzero_ps();
+  float offsets = 0.0f;
   for (size_t i = 0; i < n / kQK; ++i) {
-    const __m256i q5 = _mm256_or_si256(unpack_nibbles(a[i].qs), fifth_bits(a[i].qh));
-    const __m256i q = _mm256_sub_epi8(q5, _mm256_set1_epi8(16));
-    const __m256 p = _mm256_cvtepi32_ps(dot_i8(q, load256(b[i].qs)));
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(a[i].d) * b[i].d), p, acc);
+    const float d = h2f(a[i].d);
+    const __m256i q = _mm256_or_si256(unpack_nibbles(a[i].qs), fifth_bits(a[i].qh));
+    const __m256 p = _mm256_cvtepi32_ps(dot_u8(q, load256(b[i].qs)));
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(d * b[i].d), p, acc);
+    offsets += d * b[i].sum;
   }
-  return hsum(acc);
+  return hsum(acc) - 16.0f * offsets;
 }
 
 float dot_q5_1_simd(size_t n, const void* w, const void* x) {
@@ -470,6 +487,35 @@ __m256i k_chunk(__m256i lo, __m256i hi, const int8_t* xq, int sc_lo, int sc_hi) 
                           _mm256_madd_epi16(phi, _mm256_set1_epi16(static_cast<short>(sc_hi))));
 }
 
+// The 8 scales and mins of a Q4_K/Q5_K super-block, unpacked with 32-bit
+// masks (4 sub-blocks per word; layout in quant.cpp).
+void k_scales_fast(const uint8_t* p, uint8_t sc[8], uint8_t mn[8]) {
+  uint32_t lo_sc, lo_mn, hi;
+  std::memcpy(&lo_sc, p, 4);
+  std::memcpy(&lo_mn, p + 4, 4);
+  std::memcpy(&hi, p + 8, 4);
+  const uint32_t s03 = lo_sc & 0x3f3f3f3fu, m03 = lo_mn & 0x3f3f3f3fu;
+  const uint32_t s47 = (hi & 0x0f0f0f0fu) | ((lo_sc >> 2) & 0x30303030u);
+  const uint32_t m47 = ((hi >> 4) & 0x0f0f0f0fu) | ((lo_mn >> 2) & 0x30303030u);
+  std::memcpy(sc, &s03, 4);
+  std::memcpy(sc + 4, &s47, 4);
+  std::memcpy(mn, &m03, 4);
+  std::memcpy(mn + 4, &m47, 4);
+}
+
+// sum over sub-blocks j of mn[j] * (bsums[2j] + bsums[2j + 1]).
+int k_min_term_simd(const uint8_t mn[8], const int16_t* bsums) {
+  const __m128i b0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(bsums));
+  const __m128i b1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(bsums + 8));
+  const __m128i pairs = _mm_hadd_epi16(b0, b1);  // |pair| <= 2 * 16 * 128: fits int16
+  uint64_t m8;
+  std::memcpy(&m8, mn, 8);
+  __m128i prod = _mm_madd_epi16(pairs, _mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<long long>(m8))));
+  prod = _mm_add_epi32(prod, _mm_shuffle_epi32(prod, _MM_SHUFFLE(1, 0, 3, 2)));
+  prod = _mm_add_epi32(prod, _mm_shuffle_epi32(prod, _MM_SHUFFLE(2, 3, 0, 1)));
+  return _mm_cvtsi128_si32(prod);
+}
+
 float dot_q4_k_simd(size_t n, const void* w, const void* x) {
   const auto* a = static_cast<const BlockQ4_K*>(w);
   const auto* b = static_cast<const BlockQ8K*>(x);
@@ -478,7 +524,7 @@ float dot_q4_k_simd(size_t n, const void* w, const void* x) {
   float mins = 0.0f;
   for (size_t i = 0; i < n / kQK_K; ++i) {
     uint8_t sc[8], mn[8];
-    k_scales(a[i].scales, sc, mn);
+    k_scales_fast(a[i].scales, sc, mn);
     __m256i isum = _mm256_setzero_si256();
     for (int c = 0; c < 4; ++c) {
       const __m256i q = load256(a[i].qs + 32 * c);
@@ -486,7 +532,7 @@ float dot_q4_k_simd(size_t n, const void* w, const void* x) {
       isum = _mm256_add_epi32(isum, k_chunk(lo, hi, b[i].qs + 64 * c, sc[2 * c], sc[2 * c + 1]));
     }
     acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(a[i].d) * b[i].d), _mm256_cvtepi32_ps(isum), acc);
-    mins += h2f(a[i].dmin) * b[i].d * static_cast<float>(k_min_term(mn, b[i].bsums));
+    mins += h2f(a[i].dmin) * b[i].d * static_cast<float>(k_min_term_simd(mn, b[i].bsums));
   }
   return hsum(acc) - mins;
 }
@@ -499,7 +545,7 @@ float dot_q5_k_simd(size_t n, const void* w, const void* x) {
   float mins = 0.0f;
   for (size_t i = 0; i < n / kQK_K; ++i) {
     uint8_t sc[8], mn[8];
-    k_scales(a[i].scales, sc, mn);
+    k_scales_fast(a[i].scales, sc, mn);
     const __m256i qh = load256(a[i].qh);
     __m256i isum = _mm256_setzero_si256();
     for (int c = 0; c < 4; ++c) {
@@ -513,7 +559,7 @@ float dot_q5_k_simd(size_t n, const void* w, const void* x) {
       isum = _mm256_add_epi32(isum, k_chunk(lo, hi, b[i].qs + 64 * c, sc[2 * c], sc[2 * c + 1]));
     }
     acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(a[i].d) * b[i].d), _mm256_cvtepi32_ps(isum), acc);
-    mins += h2f(a[i].dmin) * b[i].d * static_cast<float>(k_min_term(mn, b[i].bsums));
+    mins += h2f(a[i].dmin) * b[i].d * static_cast<float>(k_min_term_simd(mn, b[i].bsums));
   }
   return hsum(acc) - mins;
 }
@@ -550,7 +596,10 @@ float dot_q6_k_simd(size_t n, const void* w, const void* x) {
       isum = _mm256_add_epi32(isum, q6_run(q4, xq + 96, sc[6], sc[7]));
     }
     const float d = h2f(a[i].d) * b[i].d;
-    const int total = hsum_i32(isum) - q6_offset_term(a[i].scales, b[i].bsums);
+    // The -32 offset: 32 * sum over groups of scale * activation group sum.
+    const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a[i].scales)));
+    const __m256i offs = _mm256_madd_epi16(sc16, load256(b[i].bsums));
+    const int total = hsum_i32(_mm256_sub_epi32(isum, _mm256_slli_epi32(offs, 5)));
     acc += d * static_cast<float>(total);
   }
   return acc;

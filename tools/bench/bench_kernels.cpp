@@ -1,0 +1,178 @@
+// Kernel benchmarks: the machine's read bandwidth (the roof), GEMV on the
+// real Gemma 4 shapes for every weight type (GB/s of weights streamed and
+// fraction of the roof), and 512-token GEMM (GFLOP/s). Threads: --threads=N
+// is not a Google Benchmark flag, so the count comes from GEMMA4_THREADS
+// (default 2). GEMMA4_ISA picks the kernel path as everywhere else.
+//
+// Run: bench_kernels --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
+#include <benchmark/benchmark.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "kernels/cpu/dtype.hpp"
+#include "kernels/cpu/quant.hpp"
+#include "src/runtime/thread_pool.hpp"
+
+namespace {
+
+using gemma4::kernels::DType;
+using gemma4::runtime::ThreadPool;
+
+size_t thread_count() {
+  const char* env = std::getenv("GEMMA4_THREADS");
+  return env != nullptr && std::atoi(env) > 0 ? static_cast<size_t>(std::atoi(env)) : 2;
+}
+
+ThreadPool& pool() {
+  static ThreadPool p(thread_count());
+  return p;
+}
+
+// ---------------------------------------------------------------- the roof
+
+// Reads every byte of `buf` once per call, split across the pool, the same
+// way the matvec splits its rows. Summing 64-bit words keeps the loop a pure
+// stream of loads (the compiler vectorises it) with a result to keep.
+uint64_t read_all(const std::vector<uint64_t>& buf) {
+  const size_t parts = pool().size();
+  std::vector<uint64_t> partial(parts * 8, 0);  // 64 bytes apart: no false sharing
+  pool().parallel_for(parts, [&](size_t p0, size_t p1) {
+    for (size_t p = p0; p < p1; ++p) {
+      const size_t b = ThreadPool::range_begin(buf.size(), parts, p),
+                   e = ThreadPool::range_begin(buf.size(), parts, p + 1);
+      uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      size_t i = b;
+      for (; i + 4 <= e; i += 4) s0 += buf[i], s1 += buf[i + 1], s2 += buf[i + 2], s3 += buf[i + 3];
+      for (; i < e; ++i) s0 += buf[i];
+      partial[p * 8] = s0 + s1 + s2 + s3;
+    }
+  });
+  uint64_t s = 0;
+  for (uint64_t v : partial) s += v;
+  return s;
+}
+
+// 1 GiB: far larger than the 32 MiB last-level cache.
+const std::vector<uint64_t>& probe_buffer() {
+  static const std::vector<uint64_t> buf = [] {
+    std::vector<uint64_t> b((size_t{1} << 30) / sizeof(uint64_t));
+    for (size_t i = 0; i < b.size(); ++i) b[i] = i * 0x9e3779b97f4a7c15ull;
+    return b;
+  }();
+  return buf;
+}
+
+void BM_ReadBandwidth(benchmark::State& state) {
+  const auto& buf = probe_buffer();
+  for (auto _ : state) benchmark::DoNotOptimize(read_all(buf));
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(buf.size() * 8));
+  state.counters["threads"] = static_cast<double>(pool().size());
+}
+BENCHMARK(BM_ReadBandwidth)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(1.0);
+
+// ------------------------------------------------------------------ GEMV
+
+const DType kTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_1,
+                        DType::Q5_0, DType::Q5_1, DType::Q4_K, DType::Q5_K, DType::Q6_K};
+
+struct Shape {
+  int64_t rows, cols;
+};
+// Out x in of real matrices: E2B FFN up/down, E4B FFN up, 31B FFN up, and
+// the tied 262144-token output head at E2B width.
+const Shape kShapes[] = {{6144, 1536}, {1536, 6144}, {10240, 2560}, {21504, 5376}, {262144, 1536}};
+
+// A weight matrix in `type`: 64 distinct random rows, quantized properly,
+// repeated to fill all rows (quantizing 400M values per type would take
+// minutes; the bytes streamed and the work per row are the same).
+std::unique_ptr<unsigned char[]> make_weights(DType type, int64_t rows, int64_t cols) {
+  const size_t rb = *gemma4::kernels::row_bytes(type, static_cast<uint64_t>(cols));
+  const int64_t distinct = 64;
+  std::mt19937 rng(42);
+  std::normal_distribution<float> dist(0.0f, 0.02f);
+  std::vector<float> row(static_cast<size_t>(cols));
+  std::vector<unsigned char> seed(rb * distinct);
+  for (int64_t r = 0; r < distinct; ++r) {
+    for (auto& v : row) v = dist(rng);
+    gemma4::kernels::quantize_row(type, row.data(), seed.data() + r * rb, static_cast<size_t>(cols));
+  }
+  std::unique_ptr<unsigned char[]> w(new unsigned char[rb * static_cast<size_t>(rows)]);
+  for (int64_t r = 0; r < rows; ++r) std::memcpy(w.get() + r * rb, seed.data() + (r % distinct) * rb, rb);
+  return w;
+}
+
+std::vector<float> activations(int64_t n) {
+  std::mt19937 rng(7);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> x(static_cast<size_t>(n));
+  for (auto& v : x) v = dist(rng);
+  return x;
+}
+
+void BM_Gemv(benchmark::State& state, DType type, Shape s) {
+  const auto w = make_weights(type, s.rows, s.cols);
+  const auto x = activations(s.cols);
+  std::vector<float> y(static_cast<size_t>(s.rows));
+  gemma4::runtime::MatmulScratch scratch;
+  for (auto _ : state) {
+    gemma4::runtime::parallel_matvec(pool(), type, w.get(), static_cast<size_t>(s.rows), static_cast<size_t>(s.cols),
+                                     x.data(), y.data(), scratch);
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  const double bytes = static_cast<double>(*gemma4::kernels::row_bytes(type, static_cast<uint64_t>(s.cols))) *
+                       static_cast<double>(s.rows);
+  state.SetBytesProcessed(static_cast<int64_t>(bytes * static_cast<double>(state.iterations())));
+  state.counters["weight_MiB"] = bytes / (1 << 20);
+}
+
+void BM_Gemm512(benchmark::State& state, DType type, Shape s) {
+  const int64_t tokens = 512;
+  const auto w = make_weights(type, s.rows, s.cols);
+  const auto x = activations(s.cols * tokens);
+  std::vector<float> y(static_cast<size_t>(s.rows * tokens));
+  gemma4::runtime::MatmulScratch scratch;
+  for (auto _ : state) {
+    gemma4::runtime::parallel_matmul(pool(), type, w.get(), static_cast<size_t>(s.rows), static_cast<size_t>(s.cols),
+                                     x.data(), static_cast<size_t>(tokens), y.data(), scratch);
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  state.counters["GFLOP/s"] = benchmark::Counter(
+      2.0 * static_cast<double>(s.rows * s.cols * tokens) * static_cast<double>(state.iterations()) / 1e9,
+      benchmark::Counter::kIsRate);
+}
+
+// Registered at start-up: one benchmark per type x shape. GEMM skips the
+// output head (412 GFLOP per call; prefill only needs its last row anyway).
+const bool registered = [] {
+  for (DType t : kTypes) {
+    for (const Shape& s : kShapes) {
+      const std::string name =
+          std::string(gemma4::kernels::dtype_name(t)) + "/" + std::to_string(s.rows) + "x" + std::to_string(s.cols);
+      benchmark::RegisterBenchmark(("BM_Gemv/" + name).c_str(), BM_Gemv, t, s)
+          ->Unit(benchmark::kMillisecond)
+          ->UseRealTime()
+          ->MinTime(0.5);
+      if (s.rows != 262144) {
+        benchmark::RegisterBenchmark(("BM_Gemm512/" + name).c_str(), BM_Gemm512, t, s)
+            ->Unit(benchmark::kMillisecond)
+            ->UseRealTime()
+            ->Iterations(1);
+      }
+    }
+  }
+  return true;
+}();
+
+}  // namespace
+
+BENCHMARK_MAIN();
