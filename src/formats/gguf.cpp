@@ -576,27 +576,44 @@ void GgufWriter::begin() {
 }
 
 void GgufWriter::write_tensor(std::string_view name, std::span<const std::byte> data) {
+  if (next_tensor_ < tensors_.size() && tensors_[next_tensor_].name == name && tensor_written_ == 0 &&
+      data.size() != tensors_[next_tensor_].nbytes) {
+    throw Error(fmt::format("GGUF writer: tensor '{}' needs {} bytes, got {}", name, tensors_[next_tensor_].nbytes,
+                            data.size()));
+  }
+  write_tensor_chunk(name, data);
+}
+
+void GgufWriter::write_tensor_chunk(std::string_view name, std::span<const std::byte> chunk) {
   begin();
   if (next_tensor_ >= tensors_.size()) throw Error(fmt::format("GGUF writer: tensor '{}' was not declared", name));
   const auto& t = tensors_[next_tensor_];
   if (t.name != name) {
     throw Error(fmt::format("GGUF writer: expected tensor '{}' next, got '{}'", t.name, name));
   }
-  if (data.size() != t.nbytes) {
-    throw Error(fmt::format("GGUF writer: tensor '{}' needs {} bytes, got {}", t.name, t.nbytes, data.size()));
+  if (chunk.size() > t.nbytes - tensor_written_) {
+    throw Error(fmt::format("GGUF writer: tensor '{}' needs {} bytes, got more", t.name, t.nbytes));
   }
-  const std::string pad(t.offset - written_, '\0');
-  out_.write(pad.data(), static_cast<std::streamsize>(pad.size()));
-  out_.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));
+  if (tensor_written_ == 0) {
+    const std::string pad(t.offset - written_, '\0');
+    out_.write(pad.data(), static_cast<std::streamsize>(pad.size()));
+    written_ = t.offset;
+  }
+  out_.write(reinterpret_cast<const char*>(chunk.data()), static_cast<std::streamsize>(chunk.size()));
   if (!out_) throw Error(fmt::format("{}: write failed (disk full?)", path_.string()));
-  written_ = t.offset + t.nbytes;
-  ++next_tensor_;
+  tensor_written_ += chunk.size();
+  written_ += chunk.size();
+  if (tensor_written_ == t.nbytes) {
+    ++next_tensor_;
+    tensor_written_ = 0;
+  }
 }
 
 void GgufWriter::finish() {
   begin();
   if (next_tensor_ != tensors_.size()) {
-    throw Error(fmt::format("GGUF writer: only {} of {} tensors were written", next_tensor_, tensors_.size()));
+    throw Error(
+        fmt::format("GGUF writer: only {} of {} tensors were written completely", next_tensor_, tensors_.size()));
   }
   out_.close();
   if (!out_) throw Error(fmt::format("{}: write failed", path_.string()));

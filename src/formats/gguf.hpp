@@ -137,6 +137,9 @@ class GgufWriter {
   void begin();
   // The next declared tensor's bytes; their size must match its type and shape.
   void write_tensor(std::string_view name, std::span<const std::byte> data);
+  // The same in consecutive pieces (a converter streams rows); the tensor is
+  // complete when its byte count is reached.
+  void write_tensor_chunk(std::string_view name, std::span<const std::byte> chunk);
   // Checks every tensor was written, flushes and closes. Without finish() the
   // destructor removes the partial file.
   void finish();
@@ -150,7 +153,8 @@ class GgufWriter {
   size_t next_tensor_ = 0;
   bool begun_ = false;
   bool finished_ = false;
-  uint64_t written_ = 0;  // bytes written so far (for padding)
+  uint64_t written_ = 0;         // data-section bytes written so far (for padding)
+  uint64_t tensor_written_ = 0;  // bytes of the current tensor written so far
 };
 
 }  // namespace gemma4::formats
