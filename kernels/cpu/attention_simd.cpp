@@ -135,11 +135,43 @@ Vec load_row(const BlockRows& r, size_t j, size_t d) {
   }
 }
 
+// Vector registers of the path; decides whether two keys (or two vectors of
+// head_dim) can be worked on at once without spilling the accumulators.
+#if defined(GEMMA4_ISA_avx512)
+constexpr int kRegs = 32;
+#else
+constexpr int kRegs = 16;
+#endif
+template <int NH>
+constexpr bool kPaired = 2 * NH + 3 <= kRegs;
+
 // s[i][j] = scale * q_i . k_j for the nb keys of the block and the NH heads.
-// NH is a template parameter so the accumulators live in registers.
+// NH is a template parameter so the accumulators live in registers. Two keys
+// at a time share each load of q when the registers allow; either way every
+// (head, key) dot product is the same sequence of operations.
 template <int NH, int K>
 void block_scores(const float* const* q, const BlockRows& k, size_t nb, size_t hd, float scale, float (*s)[kBlock]) {
-  for (size_t j = 0; j < nb; ++j) {
+  size_t j = 0;
+  if constexpr (kPaired<NH>) {
+    for (; j + 2 <= nb; j += 2) {
+      Vec a0[NH], a1[NH];
+      for (int i = 0; i < NH; ++i) a0[i] = a1[i] = vsplat(0.0f);
+      for (size_t d = 0; d < hd; d += W) {
+        const Vec k0 = load_row<K>(k, j, d);
+        const Vec k1 = load_row<K>(k, j + 1, d);
+        for (int i = 0; i < NH; ++i) {
+          const Vec qv = vload(q[i] + d);
+          a0[i] = vfma(qv, k0, a0[i]);
+          a1[i] = vfma(qv, k1, a1[i]);
+        }
+      }
+      for (int i = 0; i < NH; ++i) {
+        s[i][j] = vsum(a0[i]) * scale;
+        s[i][j + 1] = vsum(a1[i]) * scale;
+      }
+    }
+  }
+  for (; j < nb; ++j) {
     Vec acc[NH];
     for (int i = 0; i < NH; ++i) acc[i] = vsplat(0.0f);
     for (size_t d = 0; d < hd; d += W) {
@@ -150,11 +182,35 @@ void block_scores(const float* const* q, const BlockRows& k, size_t nb, size_t h
   }
 }
 
-// acc_i += sum_j p[i][j] * v_j, one vector of head_dim at a time so that the
-// NH partial outputs stay in registers across the block's keys.
+// acc_i += sum_j p[i][j] * v_j, a vector (or two) of head_dim at a time so
+// that the NH partial outputs stay in registers across the block's keys and
+// each broadcast of p serves two vectors.
 template <int NH, int K>
 void block_values(const BlockRows& v, size_t nb, size_t hd, const float (*p)[kBlock], float (*acc)[kMaxDim]) {
-  for (size_t d = 0; d < hd; d += W) {
+  size_t d = 0;
+  if constexpr (kPaired<NH>) {
+    for (; d + 2 * W <= hd; d += 2 * W) {
+      Vec o0[NH], o1[NH];
+      for (int i = 0; i < NH; ++i) {
+        o0[i] = vload(acc[i] + d);
+        o1[i] = vload(acc[i] + d + W);
+      }
+      for (size_t j = 0; j < nb; ++j) {
+        const Vec v0 = load_row<K>(v, j, d);
+        const Vec v1 = load_row<K>(v, j, d + W);
+        for (int i = 0; i < NH; ++i) {
+          const Vec pj = vsplat(p[i][j]);
+          o0[i] = vfma(pj, v0, o0[i]);
+          o1[i] = vfma(pj, v1, o1[i]);
+        }
+      }
+      for (int i = 0; i < NH; ++i) {
+        vstore(acc[i] + d, o0[i]);
+        vstore(acc[i] + d + W, o1[i]);
+      }
+    }
+  }
+  for (; d < hd; d += W) {
     Vec o[NH];
     for (int i = 0; i < NH; ++i) o[i] = vload(acc[i] + d);
     for (size_t j = 0; j < nb; ++j) {
