@@ -1,6 +1,7 @@
 #include "src/formats/convert.hpp"
 
 #include "kernels/cpu/fp16.hpp"
+#include "kernels/cpu/quant.hpp"
 #include "src/formats/gguf.hpp"
 #include "src/formats/model_files.hpp"
 
@@ -29,79 +30,32 @@ bool is_float_type(DType t) {
   return t == DType::F32 || t == DType::F16 || t == DType::BF16;
 }
 
-// llama.cpp's general.file_type (LLAMA_FTYPE_*) for a requested type.
-uint32_t file_type(DType t) {
-  switch (t) {
-    case DType::F32:
-      return 0;
-    case DType::F16:
-      return 1;
-    case DType::BF16:
-      return 32;
-    default:
-      return 0;
-  }
+// One row of `type` to floats and back, through the kernels' scalar
+// reference conversions.
+void row_to_f32(DType type, const std::byte* src, float* dst, size_t n) {
+  kernels::dequantize_row(type, src, dst, n);
 }
 
-void to_f32(DType type, const std::byte* src, float* dst, size_t n) {
-  switch (type) {
-    case DType::F32:
-      std::memcpy(dst, src, n * 4);
-      return;
-    case DType::F16:
-      for (size_t i = 0; i < n; ++i) {
-        uint16_t h;
-        std::memcpy(&h, src + 2 * i, 2);
-        dst[i] = kernels::f16_to_f32(h);
+void row_from_f32(DType type, const float* src, std::byte* dst, size_t n, const std::string& tensor) {
+  if (type == DType::F16) {
+    // Values past the f16 range would silently become infinities.
+    for (size_t i = 0; i < n; ++i) {
+      if (std::isfinite(src[i]) && std::fabs(src[i]) > 65504.0f) {
+        throw Error(
+            fmt::format("tensor '{}' has a value ({}) outside the f16 range; convert to bf16 or f32", tensor, src[i]));
       }
-      return;
-    case DType::BF16:
-      for (size_t i = 0; i < n; ++i) {
-        uint16_t h;
-        std::memcpy(&h, src + 2 * i, 2);
-        dst[i] = kernels::bf16_to_f32(h);
-      }
-      return;
-    default:
-      break;
+    }
   }
-  throw Error(fmt::format("cannot read {} values as floats", kernels::dtype_name(type)));
-}
-
-void from_f32(DType type, const float* src, std::byte* dst, size_t n, const std::string& tensor) {
-  switch (type) {
-    case DType::F32:
-      std::memcpy(dst, src, n * 4);
-      return;
-    case DType::F16:
-      for (size_t i = 0; i < n; ++i) {
-        // Values past the f16 range would silently become infinities.
-        if (std::isfinite(src[i]) && std::fabs(src[i]) > 65504.0f) {
-          throw Error(fmt::format("tensor '{}' has a value ({}) outside the f16 range; convert to bf16 or f32", tensor,
-                                  src[i]));
-        }
-        const uint16_t h = kernels::f32_to_f16(src[i]);
-        std::memcpy(dst + 2 * i, &h, 2);
-      }
-      return;
-    case DType::BF16:
-      for (size_t i = 0; i < n; ++i) {
-        const uint16_t h = kernels::f32_to_bf16(src[i]);
-        std::memcpy(dst + 2 * i, &h, 2);
-      }
-      return;
-    default:
-      break;
-  }
-  throw Error(fmt::format("converting to {} is not supported yet (f32, f16 and bf16 are)", kernels::dtype_name(type)));
+  kernels::quantize_row(type, src, dst, n);
 }
 
 // The gemma4.* keys llama.cpp's converter writes (Gemma4Model.set_gguf_parameters).
-void add_model_metadata(GgufWriter& w, const ModelConfig& c, const std::string& name, DType type) {
+void add_model_metadata(GgufWriter& w, const ModelConfig& c, const std::string& name, const ConvertScheme& scheme) {
   const std::string p = "gemma4.";
   w.add_metadata("general.architecture", GgufValue::string("gemma4"));
   w.add_metadata("general.name", GgufValue::string(name));
-  w.add_metadata("general.file_type", GgufValue::u32(file_type(type)));
+  w.add_metadata("general.file_type", GgufValue::u32(scheme.file_type));
+  if (!is_float_type(scheme.matrices)) w.add_metadata("general.quantization_version", GgufValue::u32(2));
   w.add_metadata(p + "context_length", GgufValue::u32(c.max_position));
   w.add_metadata(p + "embedding_length", GgufValue::u32(c.hidden_size));
   w.add_metadata(p + "block_count", GgufValue::u32(c.num_layers));
@@ -259,18 +213,50 @@ struct Item {
 
 }  // namespace
 
-DType target_type(const std::string& gguf_name, size_t dims, DType requested) {
-  if (dims < 2) return DType::F32;
+ConvertScheme convert_scheme(const std::string& name) {
+  // LLAMA_FTYPE_* numbers: ALL_F32 0, MOSTLY_F16 1, MOSTLY_Q4_0 2, MOSTLY_Q8_0 7,
+  // MOSTLY_Q4_K_M 15, MOSTLY_Q5_K_M 17, MOSTLY_Q6_K 18, MOSTLY_BF16 32.
+  if (name == "f32") return {name, DType::F32, DType::F32, DType::F32, 0};
+  if (name == "f16") return {name, DType::F16, DType::F16, DType::F16, 1};
+  if (name == "bf16") return {name, DType::BF16, DType::BF16, DType::BF16, 32};
+  if (name == "q8_0") return {name, DType::Q8_0, DType::Q8_0, DType::Q8_0, 7};
+  if (name == "q4_0") return {name, DType::Q4_0, DType::Q4_0, DType::Q6_K, 2};
+  if (name == "q4_k_m") return {name, DType::Q4_K, DType::Q6_K, DType::Q6_K, 15};
+  if (name == "q5_k_m") return {name, DType::Q5_K, DType::Q6_K, DType::Q6_K, 17};
+  if (name == "q6_k") return {name, DType::Q6_K, DType::Q6_K, DType::Q6_K, 18};
+  throw Error(fmt::format("unknown output type '{}' (f32, f16, bf16, q8_0, q4_0, q4_k_m, q5_k_m, q6_k)", name));
+}
+
+DType target_type(const std::string& gguf_name, const std::vector<uint64_t>& shape, const ConvertScheme& scheme) {
+  if (shape.size() < 2) return DType::F32;
   // The router picks experts from small logit differences: keep it exact.
-  if (gguf_name.size() >= 19 && gguf_name.ends_with(".ffn_gate_inp.weight")) return DType::F32;
-  return requested;
+  if (gguf_name.ends_with(".ffn_gate_inp.weight")) return DType::F32;
+  DType t = scheme.matrices;
+  if (gguf_name == "token_embd.weight") {
+    t = scheme.embedding;
+  } else if (gguf_name.ends_with(".attn_v.weight") || gguf_name.ends_with(".ffn_down.weight") ||
+             gguf_name.ends_with(".ffn_down_exps.weight")) {
+    t = scheme.more_bits;
+  }
+  const uint64_t row = shape.back();
+  if (kernels::row_bytes(t, row)) return t;
+  switch (t) {
+    case DType::Q4_K:
+      t = DType::Q5_0;
+      break;
+    case DType::Q5_K:
+      t = DType::Q5_1;
+      break;
+    case DType::Q6_K:
+      t = DType::Q8_0;
+      break;
+    default:
+      break;
+  }
+  return kernels::row_bytes(t, row) ? t : DType::F16;
 }
 
 ConvertResult convert_to_gguf(const fs::path& input, const fs::path& output, const ConvertOptions& options) {
-  if (!is_float_type(options.type)) {
-    throw Error(fmt::format("converting to {} is not supported yet (f32, f16 and bf16 are)",
-                            kernels::dtype_name(options.type)));
-  }
   std::error_code ec;
   if (fs::exists(output, ec) && fs::exists(input, ec) && fs::equivalent(input, output, ec)) {
     throw Error(fmt::format("{}: output would overwrite the input", output.string()));
@@ -299,16 +285,16 @@ ConvertResult convert_to_gguf(const fs::path& input, const fs::path& output, con
   for (const auto& spec : expected_tensors(m.config)) {
     const TensorView& t = m.text.at(spec.name);
     const std::string g = *hf_to_gguf_name(spec.name);
-    const DType out = target_type(g, t.shape.size(), options.type);
-    if (!is_float_type(t.type) && out != t.type) {
-      throw Error(fmt::format("{}: tensor '{}' is {}; converting it needs dequantization, which is not supported yet",
-                              input.string(), t.name, kernels::dtype_name(t.type)));
+    const DType out = target_type(g, t.shape, options.scheme);
+    if (out != t.type && !kernels::dtype_info(t.type).compute_supported) {
+      throw Error(fmt::format("{}: tensor '{}' is {}, which this converter cannot read", input.string(), t.name,
+                              kernels::dtype_name(t.type)));
     }
     items.push_back({g, t, out});
   }
 
   GgufWriter w(output);
-  add_model_metadata(w, m.config, input.filename().string(), options.type);
+  add_model_metadata(w, m.config, input.filename().string(), options.scheme);
   if (m.source == ModelSource::Gguf) {
     // Keep the tokenizer, chat template and descriptive keys of the source.
     for (const auto& [key, value] : m.gguf->metadata()) {
@@ -331,18 +317,23 @@ ConvertResult convert_to_gguf(const fs::path& input, const fs::path& output, con
     if (it.out_type == t.type) {
       w.write_tensor(it.gguf_name, t.data);  // straight from the mapping, no copy
     } else {
-      const uint64_t n = t.elements();
-      const size_t in_size = kernels::dtype_info(t.type).block_bytes;
-      const size_t out_size = kernels::dtype_info(it.out_type).block_bytes;
-      for (uint64_t done = 0; done < n;) {
-        const auto count = static_cast<size_t>(std::min<uint64_t>(kChunkElements, n - done));
-        f32.resize(count);
-        out.resize(count * out_size);
-        to_f32(t.type, t.data.data() + done * in_size, f32.data(), count);
-        try {
-          from_f32(it.out_type, f32.data(), out.data(), count, t.name);
-        } catch (const Error& e) {
-          throw Error(fmt::format("{}: {}", input.string(), e.what()));
+      // Whole rows at a time: quantized blocks never cross a row.
+      const uint64_t row = t.shape.back();
+      const uint64_t rows = t.elements() / row;
+      const size_t in_row = *kernels::row_bytes(t.type, row);
+      const size_t out_row = *kernels::row_bytes(it.out_type, row);
+      const uint64_t rows_per_chunk = std::max<uint64_t>(1, kChunkElements / row);
+      f32.resize(row);
+      for (uint64_t done = 0; done < rows;) {
+        const uint64_t count = std::min(rows_per_chunk, rows - done);
+        out.resize(count * out_row);
+        for (uint64_t r = 0; r < count; ++r) {
+          row_to_f32(t.type, t.data.data() + (done + r) * in_row, f32.data(), row);
+          try {
+            row_from_f32(it.out_type, f32.data(), out.data() + r * out_row, row, t.name);
+          } catch (const Error& e) {
+            throw Error(fmt::format("{}: {}", input.string(), e.what()));
+          }
         }
         w.write_tensor_chunk(it.gguf_name, out);
         done += count;

@@ -4,6 +4,7 @@
 #include "src/formats/model_files.hpp"
 
 #include "kernels/cpu/fp16.hpp"
+#include "kernels/cpu/quant.hpp"
 
 #include <gemma4/error.hpp>
 
@@ -63,19 +64,34 @@ void expect_same_tensors(const ModelFiles& a, const ModelFiles& b, double rel) {
 }  // namespace
 
 TEST(Convert, TypePolicy) {
-  EXPECT_EQ(target_type("blk.0.attn_norm.weight", 1, DType::F16), DType::F32);
-  EXPECT_EQ(target_type("blk.0.layer_output_scale.weight", 1, DType::BF16), DType::F32);
-  EXPECT_EQ(target_type("blk.0.ffn_gate_inp.weight", 2, DType::F16), DType::F32);
-  EXPECT_EQ(target_type("blk.0.ffn_gate_up_exps.weight", 3, DType::F16), DType::F16);
-  EXPECT_EQ(target_type("token_embd.weight", 2, DType::BF16), DType::BF16);
-  EXPECT_EQ(target_type("per_layer_token_embd.weight", 2, DType::F16), DType::F16);
+  const auto f16 = convert_scheme("f16");
+  EXPECT_EQ(target_type("blk.0.attn_norm.weight", {1536}, f16), DType::F32);
+  EXPECT_EQ(target_type("blk.0.layer_output_scale.weight", {1}, f16), DType::F32);
+  EXPECT_EQ(target_type("blk.0.ffn_gate_inp.weight", {128, 2816}, f16), DType::F32);
+  EXPECT_EQ(target_type("blk.0.ffn_gate_up_exps.weight", {128, 1408, 2816}, f16), DType::F16);
+  EXPECT_EQ(target_type("per_layer_token_embd.weight", {262144, 8960}, f16), DType::F16);
+  const auto q4 = convert_scheme("q4_k_m");
+  EXPECT_EQ(q4.file_type, 15u);
+  EXPECT_EQ(target_type("blk.3.attn_q.weight", {2048, 1536}, q4), DType::Q4_K);
+  EXPECT_EQ(target_type("blk.3.attn_v.weight", {256, 1536}, q4), DType::Q6_K);
+  EXPECT_EQ(target_type("blk.3.ffn_down.weight", {1536, 6144}, q4), DType::Q6_K);
+  EXPECT_EQ(target_type("token_embd.weight", {262144, 1536}, q4), DType::Q6_K);
+  EXPECT_EQ(target_type("per_layer_token_embd.weight", {262144, 8960}, q4), DType::Q4_K);
+  EXPECT_EQ(target_type("blk.0.ffn_gate_up_exps.weight", {128, 1408, 2816}, q4), DType::Q4_K);
+  // Rows that are not whole 256-blocks fall back: 26B's expert down_proj rows are 704 long.
+  EXPECT_EQ(target_type("blk.0.ffn_down_exps.weight", {128, 2816, 704}, q4), DType::Q8_0);
+  EXPECT_EQ(target_type("blk.0.attn_q.weight", {128, 64}, q4), DType::Q5_0);
+  EXPECT_EQ(target_type("blk.0.attn_q.weight", {128, 64}, convert_scheme("q5_k_m")), DType::Q5_1);
+  EXPECT_EQ(target_type("blk.0.attn_q.weight", {128, 48}, q4), DType::F16);
+  EXPECT_EQ(target_type("blk.0.attn_q.weight", {128, 64}, convert_scheme("q8_0")), DType::Q8_0);
+  EXPECT_THROW(convert_scheme("q3_k"), Error);
 }
 
 TEST(Convert, HfShardedBf16ToGgufIsExact) {
   const fs::path out = temp("tiny_e.gguf");
   size_t calls = 0;
   ConvertOptions opt;
-  opt.type = DType::BF16;
+  opt.scheme = convert_scheme("bf16");
   opt.progress = [&](size_t i, size_t n, const std::string&) {
     ++calls;
     EXPECT_LE(i, n);
@@ -117,7 +133,7 @@ TEST(Convert, HfShardedBf16ToGgufIsExact) {
 TEST(Convert, HfF32ToF16WithinRounding) {
   const fs::path out = temp("tiny_moe_f16.gguf");
   ConvertOptions opt;
-  opt.type = DType::F16;
+  opt.scheme = convert_scheme("f16");
   convert_to_gguf(kData / "tiny_moe", out, opt);
   const auto src = open_model_files(kData / "tiny_moe");
   const auto dst = open_model_files(out);
@@ -133,7 +149,7 @@ TEST(Convert, HfF32ToF16WithinRounding) {
 TEST(Convert, GgufToGgufKeepsTokenizerMetadata) {
   const fs::path out = temp("tiny_e_f32.gguf");
   ConvertOptions opt;
-  opt.type = DType::F32;
+  opt.scheme = convert_scheme("f32");
   convert_to_gguf(kData / "tiny_e.gguf", out, opt);
   const auto src = open_model_files(kData / "tiny_e.gguf");
   const auto dst = open_model_files(out);
@@ -176,10 +192,60 @@ TEST(Convert, EmbedsTokenizerJsonAndChatTemplate) {
   fs::remove_all(dir);
 }
 
+// Quantized outputs: every tensor within its type's rounding, relative to
+// the largest magnitude of its row.
+TEST(Convert, QuantizedOutputsWithinTypeError) {
+  auto tolerance = [](DType t) {
+    switch (t) {
+      case DType::F32:
+        return 0.0;
+      case DType::F16:
+        return 1.0 / 1024;
+      case DType::Q8_0:
+        return 1.0 / 100;
+      case DType::Q6_K:
+        return 1.0 / 25;
+      case DType::Q5_0:
+      case DType::Q5_1:
+      case DType::Q5_K:
+        return 1.0 / 12;
+      default:
+        return 1.0 / 6;
+    }
+  };
+  for (const char* scheme : {"q8_0", "q4_0", "q4_k_m", "q5_k_m", "q6_k"}) {
+    SCOPED_TRACE(scheme);
+    const fs::path out = temp(std::string(scheme) + ".gguf");
+    ConvertOptions opt;
+    opt.scheme = convert_scheme(scheme);
+    convert_to_gguf(kData / "tiny_moe", out, opt);
+    const auto src = open_model_files(kData / "tiny_moe");
+    const auto dst = open_model_files(out);
+    EXPECT_EQ(dst.gguf->get_uint("general.file_type"), opt.scheme.file_type);
+    bool any_quantized = false;
+    for (const auto& [name, a] : src.text) {
+      const TensorView& b = dst.text.at(name);
+      ASSERT_EQ(a.shape, b.shape);
+      const uint64_t row = a.shape.back();
+      std::vector<float> got(row);
+      any_quantized = any_quantized || (b.type != DType::F32 && b.type != DType::F16 && b.type != DType::BF16);
+      const size_t row_bytes = *gemma4::kernels::row_bytes(b.type, row);
+      for (uint64_t r = 0; r < a.elements() / row; ++r) {
+        gemma4::kernels::dequantize_row(b.type, b.data.data() + r * row_bytes, got.data(), row);
+        double amax = 0;
+        for (uint64_t i = 0; i < row; ++i) amax = std::max(amax, std::fabs(double{value(a, r * row + i)}));
+        for (uint64_t i = 0; i < row; ++i) {
+          ASSERT_LE(std::fabs(value(a, r * row + i) - got[i]), tolerance(b.type) * amax + 1e-7)
+              << name << " as " << gemma4::kernels::dtype_name(b.type) << " row " << r << " col " << i;
+        }
+      }
+    }
+    EXPECT_TRUE(any_quantized);
+    fs::remove(out);
+  }
+}
+
 TEST(ConvertBadInput, Errors) {
-  ConvertOptions q;
-  q.type = DType::Q4_K;
-  EXPECT_THROW(convert_to_gguf(kData / "tiny_e", temp("q.gguf"), q), Error);
   EXPECT_THROW(convert_to_gguf(kData / "tiny_e.gguf", kData / "tiny_e.gguf", {}), Error);
   EXPECT_THROW(convert_to_gguf(kData / "no_such_folder", temp("x.gguf"), {}), Error);
   EXPECT_THROW(convert_to_gguf(kData / "not_a_model.gguf", temp("x.gguf"), {}), Error);
@@ -202,7 +268,7 @@ TEST(ConvertBadInput, Errors) {
     w.finish();
   }
   ConvertOptions f16;
-  f16.type = DType::F16;
+  f16.scheme = convert_scheme("f16");
   try {
     convert_to_gguf(big, temp("big16.gguf"), f16);
     FAIL();
