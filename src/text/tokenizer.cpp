@@ -38,6 +38,17 @@ void append_unescaped(std::string& out, std::string_view piece) {
   }
 }
 
+// Appends a finished run of byte tokens: as is when it is valid UTF-8, else
+// one U+FFFD per byte (Hugging Face's ByteFallback decoder). Empties `bytes`.
+void flush_byte_run(std::string& out, std::string& bytes) {
+  if (detail::is_valid_utf8(bytes)) {
+    out += bytes;
+  } else {
+    for (std::size_t i = 0; i < bytes.size(); ++i) out += kReplacement;
+  }
+  bytes.clear();
+}
+
 }  // namespace
 
 std::string detail::read_tokenizer_file(const std::filesystem::path& path) {
@@ -254,28 +265,28 @@ void Tokenizer::apply_merges(std::vector<std::int32_t>& symbols) const {
 }
 
 std::string Tokenizer::decode(std::span<const std::int32_t> ids, DecodeOptions options) const {
+  StreamDecoder stream(*this, options);
   std::string out;
-  std::string bytes;  // a run of byte tokens, joined before it is checked as UTF-8
-  const auto flush = [&] {
-    if (detail::is_valid_utf8(bytes)) {
-      out += bytes;
-    } else {
-      for (std::size_t i = 0; i < bytes.size(); ++i) out += kReplacement;
-    }
-    bytes.clear();
-  };
-  for (const std::int32_t id : ids) {
-    check_id(id);
-    const TokenKind k = kinds_[id];
-    if (options.skip_special && is_special_kind(k)) continue;
-    if (k == TokenKind::kByte) {
-      bytes.push_back(static_cast<char>(byte_value_[id]));
-      continue;
-    }
-    flush();
-    append_unescaped(out, pieces_[id]);
+  for (const std::int32_t id : ids) out += stream.push(id);
+  return out + stream.finish();
+}
+
+std::string StreamDecoder::push(std::int32_t id) {
+  const TokenKind kind = tokenizer_->kind(id);  // checks the id
+  if (options_.skip_special && is_special_kind(kind)) return {};
+  if (kind == TokenKind::kByte) {
+    bytes_ += tokenizer_->token_bytes(id);
+    return {};
   }
-  flush();
+  std::string out;
+  flush_byte_run(out, bytes_);
+  append_unescaped(out, tokenizer_->piece(id));
+  return out;
+}
+
+std::string StreamDecoder::finish() {
+  std::string out;
+  flush_byte_run(out, bytes_);
   return out;
 }
 

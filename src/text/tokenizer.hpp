@@ -165,6 +165,23 @@ class Tokenizer {
   std::optional<std::int32_t> bos_id_, eos_id_, pad_id_, unk_id_;
 };
 
+// Decodes ids as they arrive (generation): the concatenated outputs of push()
+// and finish() equal decode() of all the ids. A run of byte tokens is held back
+// until a non-byte token (or finish) ends it, because decode() turns a run
+// that is not valid UTF-8 into U+FFFD per byte.
+class StreamDecoder {
+ public:
+  explicit StreamDecoder(const Tokenizer& tokenizer, DecodeOptions options = {})
+      : tokenizer_(&tokenizer), options_(options) {}
+  std::string push(std::int32_t id);  // text now complete; throws for an id outside the vocabulary
+  std::string finish();               // whatever is held back
+
+ private:
+  const Tokenizer* tokenizer_;
+  DecodeOptions options_;
+  std::string bytes_;  // the current run of byte tokens
+};
+
 // The merge list a scored vocabulary implies (SentencePiece BPE models carry
 // scores, not merges): every split of a normal piece into two normal pieces,
 // ordered by the merged piece's score (highest first), then its id, then the

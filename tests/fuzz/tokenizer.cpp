@@ -84,6 +84,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         if (!ids.empty()) std::memcpy(ids.data(), rest.data(), ids.size() * 4);
         const std::string text = test_tokenizer().decode(ids);
         check(gemma4::text::detail::is_valid_utf8(text), "decode produced invalid UTF-8");
+        gemma4::text::StreamDecoder stream(test_tokenizer());
+        std::string streamed;
+        for (const std::int32_t id : ids) streamed += stream.push(id);
+        check(streamed + stream.finish() == text, "streamed decoding differs from decode()");
         break;
       }
       case 2:

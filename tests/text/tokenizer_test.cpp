@@ -179,6 +179,13 @@ TEST_F(TokenizerParity, DecodingMatchesHuggingFaceAndRoundTrips) {
       // HF's decoding; for valid UTF-8 input that is the input itself.
       ASSERT_EQ(tok->decode(c.ids), c.decoded) << source << ", case " << i;
       ASSERT_EQ(tok->decode(c.ids_special), c.decoded) << source << ", case " << i;
+      // Streaming decode gives the same text, whatever the split into pushes.
+      for (const auto& ids : {c.ids, c.ids_special}) {
+        StreamDecoder stream(*tok);
+        std::string streamed;
+        for (const std::int32_t id : ids) streamed += stream.push(id);
+        ASSERT_EQ(streamed + stream.finish(), c.decoded) << source << ", case " << i << " (streamed)";
+      }
       // Byte-exact round trip through the per-token bytes, also for ill-formed input.
       std::string bytes;
       for (const std::int32_t id : c.ids) bytes += tok->token_bytes(id);
