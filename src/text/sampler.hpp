@@ -55,6 +55,10 @@ GenerationConfig load_generation_config(const std::filesystem::path& path);
 // generation suppresses them: the model cannot use them without the media.
 std::vector<std::int32_t> multimodal_token_ids();
 
+// The ids a generation must never produce: the config's suppress_ids, plus
+// multimodal_token_ids() when the prompt has no images, audio or video.
+std::vector<std::int32_t> suppressed_token_ids(const GenerationConfig& config, bool text_only);
+
 // A token that survived the filters, with its final probability.
 struct SamplingCandidate {
   std::int32_t id = 0;

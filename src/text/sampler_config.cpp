@@ -115,6 +115,16 @@ std::vector<std::int32_t> multimodal_token_ids() {
   return {255999, 256000, 258880, 258881, 258882, 258883, 258884};
 }
 
+std::vector<std::int32_t> suppressed_token_ids(const GenerationConfig& config, bool text_only) {
+  std::vector<std::int32_t> ids = config.suppress_ids;
+  if (text_only) {
+    for (std::int32_t id : multimodal_token_ids()) ids.push_back(id);
+  }
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  return ids;
+}
+
 GenerationLimits::GenerationLimits(std::size_t prompt_tokens, std::optional<std::size_t> max_new_tokens,
                                    std::size_t context_length, std::vector<std::int32_t> stop_ids)
     : stop_ids_(std::move(stop_ids)) {

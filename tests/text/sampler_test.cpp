@@ -342,6 +342,13 @@ TEST(GenerationConfig, BadFilesNameTheProblem) {
   EXPECT_THROW(load_generation_config("/nonexistent/generation_config.json"), Error);
 }
 
+TEST(GenerationConfig, SuppressedIdsForTextOnlyGeneration) {
+  GenerationConfig g = parse_generation_config(R"({"suppress_tokens": [258883, 7]})");
+  EXPECT_EQ(suppressed_token_ids(g, false), (std::vector<std::int32_t>{7, 258883}));
+  EXPECT_EQ(suppressed_token_ids(g, true),
+            (std::vector<std::int32_t>{7, 255999, 256000, 258880, 258881, 258882, 258883, 258884}));
+}
+
 TEST(GenerationLimits, PromptMustFitTheContext) {
   try {
     GenerationLimits(4096, 100, 4096, {1});
