@@ -58,7 +58,8 @@ Decoder::Decoder(ModelPlan plan, Weights weights) : plan_(std::move(plan)), weig
   }
 }
 
-Context::Context(const Decoder& decoder, size_t n_ctx, size_t max_chunk) : n_ctx_(n_ctx), max_chunk_(max_chunk) {
+Context::Context(const Decoder& decoder, size_t n_ctx, size_t max_chunk, size_t n_threads)
+    : pool_(std::make_unique<runtime::ThreadPool>(n_threads)), n_ctx_(n_ctx), max_chunk_(max_chunk) {
   const ModelPlan& p = decoder.plan();
   if (n_ctx == 0 || max_chunk == 0) throw Error("context size and chunk size must be at least 1");
   const size_t L = p.layers.size(), T = max_chunk, H = p.hidden;
@@ -196,7 +197,7 @@ void Decoder::forward_chunk(Context& c, const int32_t* tokens, size_t n, Logits 
       table_row(*weights_.ple_embed, static_cast<size_t>(tokens[t]), &c.ple_tok_[t * LP]);
     }
     kernels::scale(c.ple_tok_.data(), p.ple_embed_scale, c.ple_tok_.data(), n * LP);
-    linear(*weights_.ple_model_proj, c.x_.data(), n, c.ple_.data());
+    linear(c.exec(), *weights_.ple_model_proj, c.x_.data(), n, c.ple_.data());
     kernels::scale(c.ple_.data(), 1.0f / std::sqrt(static_cast<float>(H)), c.ple_.data(), n * LP);
     kernels::rms_norm(c.ple_.data(), ple_proj_norm_.data(), c.ple_.data(), n * L, p.ple_dim, p.eps);
     kernels::add(c.ple_.data(), c.ple_tok_.data(), c.ple_.data(), n * LP);
@@ -246,8 +247,14 @@ void Decoder::forward_chunk(Context& c, const int32_t* tokens, size_t n, Logits 
   const size_t out_row0 = which == Logits::all ? 0 : n - 1;
   const size_t out_rows = which == Logits::all ? n : 1;
   kernels::rms_norm(&c.x_[out_row0 * H], final_norm_.data(), &c.xn_[0], out_rows, H, p.eps);
-  linear(*weights_.embed, c.xn_.data(), out_rows, logits);
+  linear(c.exec(), *weights_.embed, c.xn_.data(), out_rows, logits);
   if (p.final_softcap > 0.0f) kernels::softcap(logits, out_rows * p.vocab, p.final_softcap);
+}
+
+// Attention work items (token, head) split across the context's threads.
+void Decoder::run_attention(Context& c, const kernels::AttentionArgs& a) {
+  c.pool_->parallel_for(kernels::attention_items(a),
+                        [&a](size_t begin, size_t end) { kernels::attention(a, begin, end); });
 }
 
 void Decoder::attention_block(Context& c, size_t l, size_t row0, size_t rows, int64_t pos0) const {
@@ -274,7 +281,7 @@ void Decoder::attention_block(Context& c, size_t l, size_t row0, size_t rows, in
   };
 
   // Queries: projection, per-head RMSNorm with weight, RoPE.
-  linear(*w.q, c.xn_.data(), rows, c.q_.data());
+  linear(c.exec(), *w.q, c.xn_.data(), rows, c.q_.data());
   kernels::rms_norm(c.q_.data(), k.q_norm.data(), c.q_.data(), rows * nq, d, p.eps);
   rotate(c.q_.data(), nq);
 
@@ -294,9 +301,9 @@ void Decoder::attention_block(Context& c, size_t l, size_t row0, size_t rows, in
     // projection, or the raw K projection on K=V layers) a weightless norm.
     float* kb = lp.kv_is_shared ? c.chunk_k_[l].data() : c.k_.data();
     float* vb = lp.kv_is_shared ? c.chunk_v_[l].data() : c.v_.data();
-    linear(*w.k, c.xn_.data(), rows, kb);
+    linear(c.exec(), *w.k, c.xn_.data(), rows, kb);
     if (w.v != nullptr) {
-      linear(*w.v, c.xn_.data(), rows, vb);
+      linear(c.exec(), *w.v, c.xn_.data(), rows, vb);
     } else {
       std::memcpy(vb, kb, rows * nkv * d * sizeof(float));
     }
@@ -306,7 +313,7 @@ void Decoder::attention_block(Context& c, size_t l, size_t row0, size_t rows, in
     a.k_new = kb;
     a.v_new = vb;
     a.cache = &c.caches_[l];
-    kernels::attention(a, 0, kernels::attention_items(a));
+    run_attention(c, a);
     // Layers read by KV-shared layers store their chunk later (forward_chunk).
     if (!lp.kv_is_shared) kernels::kv_store(c.caches_[l], qpos0, rows, kb, vb);
   } else {
@@ -320,10 +327,10 @@ void Decoder::attention_block(Context& c, size_t l, size_t row0, size_t rows, in
       a.k_new = c.chunk_k_[src].data() + row0 * nkv * d;
       a.v_new = c.chunk_v_[src].data() + row0 * nkv * d;
     }
-    kernels::attention(a, 0, kernels::attention_items(a));
+    run_attention(c, a);
   }
 
-  linear(*w.o, c.attn_.data(), rows, c.tmp_.data());
+  linear(c.exec(), *w.o, c.attn_.data(), rows, c.tmp_.data());
   kernels::rms_norm(c.tmp_.data(), k.post_attn_norm.data(), c.tmp_.data(), rows, H, p.eps);
   kernels::add(x, c.tmp_.data(), x, rows * H);
 }
@@ -335,10 +342,10 @@ void Decoder::ffn_block(Context& c, size_t l, size_t row0, size_t rows) const {
   const size_t H = p.hidden, F = p.layers[l].ffn_dim;
   float* x = &c.x_[row0 * H];
   kernels::rms_norm(x, k.ffn_norm.data(), c.xn_.data(), rows, H, p.eps);
-  linear(*w.gate, c.xn_.data(), rows, c.gate_.data());
-  linear(*w.up, c.xn_.data(), rows, c.up_.data());
+  linear(c.exec(), *w.gate, c.xn_.data(), rows, c.gate_.data());
+  linear(c.exec(), *w.up, c.xn_.data(), rows, c.up_.data());
   kernels::geglu(c.gate_.data(), c.up_.data(), c.gate_.data(), rows * F);
-  linear(*w.down, c.gate_.data(), rows, c.tmp_.data());
+  linear(c.exec(), *w.down, c.gate_.data(), rows, c.tmp_.data());
   kernels::rms_norm(c.tmp_.data(), k.post_ffn_norm.data(), c.tmp_.data(), rows, H, p.eps);
   kernels::add(x, c.tmp_.data(), x, rows * H);
 }
@@ -352,10 +359,10 @@ void Decoder::moe_block(Context& c, size_t l, size_t row0, size_t rows) const {
 
   // Dense branch.
   kernels::rms_norm(x, k.ffn_norm.data(), c.xn_.data(), rows, H, p.eps);
-  linear(*w.gate, c.xn_.data(), rows, c.gate_.data());
-  linear(*w.up, c.xn_.data(), rows, c.up_.data());
+  linear(c.exec(), *w.gate, c.xn_.data(), rows, c.gate_.data());
+  linear(c.exec(), *w.up, c.xn_.data(), rows, c.up_.data());
   kernels::geglu(c.gate_.data(), c.up_.data(), c.gate_.data(), rows * F);
-  linear(*w.down, c.gate_.data(), rows, c.tmp_.data());
+  linear(c.exec(), *w.down, c.gate_.data(), rows, c.tmp_.data());
   kernels::rms_norm(c.tmp_.data(), k.post_ffn_norm_1.data(), c.tmp_.data(), rows, H, p.eps);
 
   // Router: weightless norm of r, times its scale and H^-1/2; softmax over
@@ -374,7 +381,7 @@ void Decoder::moe_block(Context& c, size_t l, size_t row0, size_t rows) const {
   std::vector<uint32_t> idx(p.n_experts_used);
   std::vector<float> val(p.n_experts_used);
   for (size_t t = 0; t < rows; ++t) {
-    linear(*w.router, &c.moe_in_[t * H], 1, c.router_.data());
+    linear(c.exec(), *w.router, &c.moe_in_[t * H], 1, c.router_.data());
     kernels::softmax(c.router_.data(), E);
     const size_t got = kernels::top_k(c.router_.data(), E, p.n_experts_used, idx.data(), val.data());
     float sum = 0.0f;
@@ -384,9 +391,9 @@ void Decoder::moe_block(Context& c, size_t l, size_t row0, size_t rows) const {
     for (size_t j = 0; j < got; ++j) {
       const uint32_t e = idx[j];
       const float weight = val[j] / sum * k.expert_scale[e];
-      linear(w.expert_gate_up[e], &expert_in[t * H], 1, c.expert_buf_.data());
+      linear(c.exec(), w.expert_gate_up[e], &expert_in[t * H], 1, c.expert_buf_.data());
       kernels::geglu(c.expert_buf_.data(), c.expert_buf_.data() + I, c.expert_buf_.data(), I);
-      linear(w.expert_down[e], c.expert_buf_.data(), 1, c.expert_out_.data());
+      linear(c.exec(), w.expert_down[e], c.expert_buf_.data(), 1, c.expert_out_.data());
       kernels::add_scaled(y, c.expert_out_.data(), weight, H);
     }
   }
@@ -403,12 +410,12 @@ void Decoder::ple_block(Context& c, size_t l, size_t row0, size_t rows) const {
   const LayerWeights& w = weights_.layers[l];
   const size_t H = p.hidden, P = p.ple_dim, LP = p.layers.size() * P;
   float* x = &c.x_[row0 * H];
-  linear(*w.ple_gate, x, rows, c.gate_.data());
+  linear(c.exec(), *w.ple_gate, x, rows, c.gate_.data());
   kernels::gelu_tanh(c.gate_.data(), c.gate_.data(), rows * P);
   for (size_t t = 0; t < rows; ++t) {
     kernels::mul(&c.gate_[t * P], &c.ple_[(row0 + t) * LP + l * P], &c.gate_[t * P], P);
   }
-  linear(*w.ple_proj, c.gate_.data(), rows, c.tmp_.data());
+  linear(c.exec(), *w.ple_proj, c.gate_.data(), rows, c.tmp_.data());
   kernels::rms_norm(c.tmp_.data(), consts_[l].ple_norm.data(), c.tmp_.data(), rows, H, p.eps);
   kernels::add(x, c.tmp_.data(), x, rows * H);
 }

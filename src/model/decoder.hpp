@@ -6,11 +6,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <iosfwd>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "kernels/cpu/attention.hpp"
+#include "src/model/linear.hpp"
 #include "src/model/plan.hpp"
 #include "src/model/weights.hpp"
 
@@ -52,6 +54,7 @@ class Decoder {
   void ffn_block(Context& ctx, size_t layer, size_t row0, size_t rows) const;
   void moe_block(Context& ctx, size_t layer, size_t row0, size_t rows) const;
   void ple_block(Context& ctx, size_t layer, size_t row0, size_t rows) const;
+  static void run_attention(Context& ctx, const kernels::AttentionArgs& args);
 
   ModelPlan plan_;
   Weights weights_;
@@ -64,7 +67,8 @@ class Decoder {
 // full layers hold n_ctx positions) and the scratch buffers of a forward pass.
 class Context {
  public:
-  Context(const Decoder& decoder, size_t n_ctx, size_t max_chunk = 64);
+  // n_threads: CPU threads for this context's forward passes (0: every core).
+  Context(const Decoder& decoder, size_t n_ctx, size_t max_chunk = 64, size_t n_threads = 0);
 
   size_t n_past() const { return n_past_; }
   size_t n_ctx() const { return n_ctx_; }
@@ -82,6 +86,10 @@ class Context {
 
  private:
   friend class Decoder;
+  Exec exec() { return Exec{*pool_, scratch_}; }
+
+  std::unique_ptr<runtime::ThreadPool> pool_;
+  runtime::MatmulScratch scratch_;
   size_t n_ctx_ = 0;
   size_t max_chunk_ = 0;
   size_t n_past_ = 0;
