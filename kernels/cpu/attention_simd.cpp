@@ -2,14 +2,17 @@
 // source serves every path through a handful of vector helpers (load, F16
 // load, fma, horizontal sum, exp); the scalar build uses plain floats.
 //
-// Per (token, KV head) the kernel walks the visible keys in blocks of kBlock
-// positions, oldest first, keeping for each query head a running maximum m,
-// a running denominator l and an unnormalised output accumulator: the online
-// ("flash") softmax, so memory use is independent of the context length.
-// Up to kMaxHeads query heads that share a KV head are processed together so
-// each K/V row is loaded (and converted from F16) once for all of them; the
-// arithmetic of each head is the same whatever it is grouped with, which is
-// what makes results independent of how a thread pool splits the work.
+// Per token, the query heads of the work range walk the visible keys
+// together in blocks of kBlock positions, oldest first, so each block reads
+// whole cache slots (all KV heads of a position) in order. Each query head
+// keeps a running maximum m, a running denominator l and an unnormalised
+// output: the online ("flash") softmax, so memory use does not grow with the
+// context. Within a block, up to kMaxHeads heads sharing a KV head are
+// computed together so each K/V row is loaded (and converted from F16) once
+// for all of them. The arithmetic of each head is the same whatever it is
+// grouped with, which makes results independent of how a thread pool splits
+// the work.
+
 // GCC 12 reports its own AVX-512 intrinsics headers (the self-initialised
 // _mm512_undefined_ps) as "maybe uninitialized" once xsimd inlines them.
 #if defined(__GNUC__) && !defined(__clang__)
@@ -34,9 +37,8 @@
 namespace gemma4::kernels::GEMMA4_ISA_NS {
 namespace {
 
-constexpr size_t kBlock = 32;     // keys per online-softmax step (a multiple of every vector width)
-constexpr size_t kMaxHeads = 8;   // query heads sharing one pass over K/V
-constexpr size_t kMaxDim = 1024;  // largest head_dim (checked in attention.cpp)
+constexpr size_t kBlock = 32;    // keys per online-softmax step (a multiple of every vector width)
+constexpr size_t kMaxHeads = 8;  // query heads sharing each K/V row load
 
 // ---- vector helpers ----
 #if defined(GEMMA4_ISA_scalar)
@@ -186,7 +188,7 @@ void block_scores(const float* const* q, const BlockRows& k, size_t nb, size_t h
 // that the NH partial outputs stay in registers across the block's keys and
 // each broadcast of p serves two vectors.
 template <int NH, int K>
-void block_values(const BlockRows& v, size_t nb, size_t hd, const float (*p)[kBlock], float (*acc)[kMaxDim]) {
+void block_values(const BlockRows& v, size_t nb, size_t hd, const float (*p)[kBlock], float* const* acc) {
   size_t d = 0;
   if constexpr (kPaired<NH>) {
     for (; d + 2 * W <= hd; d += 2 * W) {
@@ -252,39 +254,136 @@ int gather_rows(const AttentionArgs& a, size_t kv, int64_t b, size_t nb, BlockRo
   return any_f16 ? (any_f32 ? kMixed : kAllF16) : kAllF32;
 }
 
-// Asks for the rows of a block ahead of use. Rows of one KV head are
-// n_kv_heads * head_dim elements apart, a stride the hardware prefetchers do
-// not follow, so without this the kernel waits on memory row by row.
-void prefetch_rows(const BlockRows& r, size_t nb, size_t hd) {
+// Asks for block positions b .. b+nb-1 ahead of use: for each position the
+// K and V rows of KV heads kv_lo..kv_hi, which sit next to each other in a
+// slot. (Rows of one KV head alone are a stride apart that the hardware
+// prefetchers do not follow.) The chunk's own rows are recent and skipped.
+void prefetch_block(const AttentionArgs& a, int64_t b, size_t nb, size_t kv_lo, size_t kv_hi) {
+  if (a.cache == nullptr) return;
+  const KvCache& c = *a.cache;
+  const size_t elem = c.dtype == DType::F16 ? 2 : 4;
+  const size_t bytes = (kv_hi - kv_lo + 1) * c.head_dim * elem;
   for (size_t j = 0; j < nb; ++j) {
-    const char* p =
-        r.f16[j] != nullptr ? reinterpret_cast<const char*>(r.f16[j]) : reinterpret_cast<const char*>(r.f32[j]);
-    const size_t bytes = hd * (r.f16[j] != nullptr ? 2 : 4);
-    for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(p + off);
+    const int64_t p = b + static_cast<int64_t>(j);
+    if (a.k_new != nullptr && p >= a.pos0) break;
+    const auto up = static_cast<size_t>(p);
+    const size_t off = ((c.ring ? up % c.slots : up) * c.n_kv_heads + kv_lo) * c.head_dim * elem;
+    const char* k = static_cast<const char*>(c.k) + off;
+    const char* v = static_cast<const char*>(c.v) + off;
+    for (size_t o = 0; o < bytes; o += 64) {
+      __builtin_prefetch(k + o);
+      __builtin_prefetch(v + o);
+    }
   }
 }
 
-// The query heads [h0, h0 + NH) of token t, all reading KV head kv.
+// Running state of one query head: the online softmax's maximum m and
+// denominator l, and the unnormalised output.
+struct HeadState {
+  float* acc;
+  float m;
+  float l;
+};
+
+// One block of keys for the NH query heads [h0, h0 + NH) of token t, which
+// all read KV head kv: scores, softmax rescaling, weighted values.
 template <int NH>
-void run_group(const AttentionArgs& a, size_t t, size_t kv, size_t h0) {
+void step(const AttentionArgs& a, size_t t, size_t h0, size_t kv, int64_t b, size_t nb, HeadState* st) {
+  constexpr float kNegInf = -__builtin_inff();
   const size_t hd = a.head_dim;
   const float* q[NH];
-  float* out[NH];
+  float* acc[NH];
   for (int i = 0; i < NH; ++i) {
-    const size_t row = (t * a.n_q_heads + h0 + static_cast<size_t>(i)) * hd;
-    q[i] = a.q + row;
-    out[i] = a.out + row;
+    q[i] = a.q + (t * a.n_q_heads + h0 + static_cast<size_t>(i)) * hd;
+    acc[i] = st[i].acc;
   }
-
-  constexpr float kNegInf = -__builtin_inff();
-  alignas(64) float acc[NH][kMaxDim];
+  BlockRows krows, vrows;
+  const int kind = gather_rows(a, kv, b, nb, krows, vrows);
   alignas(64) float s[NH][kBlock];
-  float m[NH];
-  float l[NH];
+  switch (kind) {
+    case kAllF32:
+      block_scores<NH, kAllF32>(q, krows, nb, hd, a.scale, s);
+      break;
+    case kAllF16:
+      block_scores<NH, kAllF16>(q, krows, nb, hd, a.scale, s);
+      break;
+    default:
+      block_scores<NH, kMixed>(q, krows, nb, hd, a.scale, s);
+      break;
+  }
   for (int i = 0; i < NH; ++i) {
-    m[i] = kNegInf;
-    l[i] = 0.0f;
-    for (size_t d = 0; d < hd; ++d) acc[i][d] = 0.0f;
+    HeadState& h = st[i];
+    float block_max = kNegInf;
+    for (size_t j = 0; j < nb; ++j) block_max = s[i][j] > block_max ? s[i][j] : block_max;
+    const float m_new = block_max > h.m ? block_max : h.m;
+    // Unused tail lanes become exp(-inf) = 0.
+    for (size_t j = 0; j < kBlock; ++j) s[i][j] = j < nb ? s[i][j] - m_new : kNegInf;
+    exp_inplace(s[i], kBlock);
+    float block_sum = 0.0f;
+    for (size_t j = 0; j < nb; ++j) block_sum += s[i][j];
+    if (m_new != h.m) {
+      // The maximum rose: rescale what was accumulated against the old one.
+      const float corr = exp1(h.m - m_new);
+      const Vec c = vsplat(corr);
+      for (size_t d = 0; d < hd; d += W) vstore(h.acc + d, vload(h.acc + d) * c);
+      h.l *= corr;
+      h.m = m_new;
+    }
+    h.l += block_sum;
+  }
+  switch (kind) {
+    case kAllF32:
+      block_values<NH, kAllF32>(vrows, nb, hd, s, acc);
+      break;
+    case kAllF16:
+      block_values<NH, kAllF16>(vrows, nb, hd, s, acc);
+      break;
+    default:
+      block_values<NH, kMixed>(vrows, nb, hd, s, acc);
+      break;
+  }
+}
+
+void step(const AttentionArgs& a, size_t t, size_t h0, size_t nh, size_t kv, int64_t b, size_t nb, HeadState* st) {
+  switch (nh) {
+    case 1:
+      return step<1>(a, t, h0, kv, b, nb, st);
+    case 2:
+      return step<2>(a, t, h0, kv, b, nb, st);
+    case 3:
+      return step<3>(a, t, h0, kv, b, nb, st);
+    case 4:
+      return step<4>(a, t, h0, kv, b, nb, st);
+    case 5:
+      return step<5>(a, t, h0, kv, b, nb, st);
+    case 6:
+      return step<6>(a, t, h0, kv, b, nb, st);
+    case 7:
+      return step<7>(a, t, h0, kv, b, nb, st);
+    default:
+      return step<8>(a, t, h0, kv, b, nb, st);
+  }
+}
+
+// Accumulator space of one pass (64 KiB of stack): the heads of a token that
+// walk the keys together, e.g. all 32 heads of head_dim 512.
+constexpr size_t kPassFloats = 16384;
+
+// Query heads [h0, h1) of token t in one walk over the visible positions.
+// Each block of positions is visited once for all of them, so the K/V reads
+// cover whole slots (all KV heads of a position) in order.
+void run_pass(const AttentionArgs& a, size_t t, size_t h0, size_t h1) {
+  constexpr float kNegInf = -__builtin_inff();
+  const size_t hd = a.head_dim;
+  const size_t group = a.n_q_heads / a.n_kv_heads;
+  alignas(64) float acc[kPassFloats];
+  HeadState st[kPassFloats / 16];
+  for (size_t h = h0; h < h1; ++h) {
+    HeadState& x = st[h - h0];
+    x.acc = acc + (h - h0) * hd;
+    x.m = kNegInf;
+    x.l = 0.0f;
+    for (size_t d = 0; d < hd; ++d) x.acc[d] = 0.0f;
   }
 
   const int64_t pos = a.pos0 + static_cast<int64_t>(t);
@@ -293,108 +392,53 @@ void run_group(const AttentionArgs& a, size_t t, size_t kv, size_t h0) {
     lo = pos - static_cast<int64_t>(a.window) + 1;
     if (lo < 0) lo = 0;
   }
-  // Double-buffered row pointers: while block b is computed, block b+1's
-  // keys are already on their way.
-  BlockRows krows[2], vrows[2];
-  int kinds[2] = {kAllF32, kAllF32};
   const auto block_len = [&](int64_t b) {
     return static_cast<size_t>(pos - b + 1 < static_cast<int64_t>(kBlock) ? pos - b + 1 : kBlock);
   };
-  int cur = 0;
-  kinds[cur] = gather_rows(a, kv, lo, block_len(lo), krows[cur], vrows[cur]);
-  prefetch_rows(krows[cur], block_len(lo), hd);
-  for (int64_t b = lo; b <= pos; b += static_cast<int64_t>(kBlock), cur ^= 1) {
+  const size_t kv_lo = h0 / group;
+  const size_t kv_hi = (h1 - 1) / group;
+  prefetch_block(a, lo, block_len(lo), kv_lo, kv_hi);
+  for (int64_t b = lo; b <= pos; b += static_cast<int64_t>(kBlock)) {
     const size_t nb = block_len(b);
-    const int kind = kinds[cur];
-    prefetch_rows(vrows[cur], nb, hd);
-    switch (kind) {
-      case kAllF32:
-        block_scores<NH, kAllF32>(q, krows[cur], nb, hd, a.scale, s);
-        break;
-      case kAllF16:
-        block_scores<NH, kAllF16>(q, krows[cur], nb, hd, a.scale, s);
-        break;
-      default:
-        block_scores<NH, kMixed>(q, krows[cur], nb, hd, a.scale, s);
-        break;
-    }
     const int64_t next = b + static_cast<int64_t>(kBlock);
-    if (next <= pos) {
-      kinds[cur ^ 1] = gather_rows(a, kv, next, block_len(next), krows[cur ^ 1], vrows[cur ^ 1]);
-      prefetch_rows(krows[cur ^ 1], block_len(next), hd);
-    }
-    for (int i = 0; i < NH; ++i) {
-      float block_max = kNegInf;
-      for (size_t j = 0; j < nb; ++j) block_max = s[i][j] > block_max ? s[i][j] : block_max;
-      const float m_new = block_max > m[i] ? block_max : m[i];
-      // Unused tail lanes become exp(-inf) = 0.
-      for (size_t j = 0; j < kBlock; ++j) s[i][j] = j < nb ? s[i][j] - m_new : kNegInf;
-      exp_inplace(s[i], kBlock);
-      float block_sum = 0.0f;
-      for (size_t j = 0; j < nb; ++j) block_sum += s[i][j];
-      if (m_new != m[i]) {
-        // The maximum rose: rescale what was accumulated against the old one.
-        const float corr = exp1(m[i] - m_new);
-        const Vec c = vsplat(corr);
-        for (size_t d = 0; d < hd; d += W) vstore(acc[i] + d, vload(acc[i] + d) * c);
-        l[i] *= corr;
-        m[i] = m_new;
+    size_t prefetched = kv_hi + 1;  // none yet
+    // Heads sharing a KV head go together, at most kMaxHeads at a time.
+    for (size_t h = h0; h < h1;) {
+      const size_t kv = h / group;
+      // Ask for this KV head's rows of the next block now: spread over the
+      // block like this, the requests do not pile up in one burst.
+      if (next <= pos && kv != prefetched) {
+        prefetch_block(a, next, block_len(next), kv, kv);
+        prefetched = kv;
       }
-      l[i] += block_sum;
-    }
-    switch (kind) {
-      case kAllF32:
-        block_values<NH, kAllF32>(vrows[cur], nb, hd, s, acc);
-        break;
-      case kAllF16:
-        block_values<NH, kAllF16>(vrows[cur], nb, hd, s, acc);
-        break;
-      default:
-        block_values<NH, kMixed>(vrows[cur], nb, hd, s, acc);
-        break;
+      size_t stop = (kv + 1) * group;
+      if (stop > h1) stop = h1;
+      if (stop > h + kMaxHeads) stop = h + kMaxHeads;
+      step(a, t, h, stop - h, kv, b, nb, &st[h - h0]);
+      h = stop;
     }
   }
 
-  for (int i = 0; i < NH; ++i) {
-    const Vec inv = vsplat(1.0f / l[i]);
-    for (size_t d = 0; d < hd; d += W) vstore(out[i] + d, vload(acc[i] + d) * inv);
-  }
-}
-
-void run_group(const AttentionArgs& a, size_t t, size_t kv, size_t h0, size_t nh) {
-  switch (nh) {
-    case 1:
-      return run_group<1>(a, t, kv, h0);
-    case 2:
-      return run_group<2>(a, t, kv, h0);
-    case 3:
-      return run_group<3>(a, t, kv, h0);
-    case 4:
-      return run_group<4>(a, t, kv, h0);
-    case 5:
-      return run_group<5>(a, t, kv, h0);
-    case 6:
-      return run_group<6>(a, t, kv, h0);
-    case 7:
-      return run_group<7>(a, t, kv, h0);
-    default:
-      return run_group<8>(a, t, kv, h0);
+  for (size_t h = h0; h < h1; ++h) {
+    const HeadState& x = st[h - h0];
+    float* out = a.out + (t * a.n_q_heads + h) * hd;
+    const Vec inv = vsplat(1.0f / x.l);
+    for (size_t d = 0; d < hd; d += W) vstore(out + d, vload(x.acc + d) * inv);
   }
 }
 
 }  // namespace
 
 void attention_run(const AttentionArgs& a, size_t begin, size_t end) {
-  const size_t group = a.n_q_heads / a.n_kv_heads;
+  const size_t heads_per_pass = kPassFloats / a.head_dim;  // >= 16 (head_dim <= 1024)
   size_t i = begin;
   while (i < end) {
     const size_t t = i / a.n_q_heads;
     const size_t h = i % a.n_q_heads;
-    const size_t kv = h / group;
-    size_t stop = t * a.n_q_heads + (kv + 1) * group;  // end of this KV head's query heads
+    size_t stop = (t + 1) * a.n_q_heads;  // the rest of this token's heads in the range
     if (stop > end) stop = end;
-    if (stop > i + kMaxHeads) stop = i + kMaxHeads;
-    run_group(a, t, kv, h, stop - i);
+    if (stop > i + heads_per_pass) stop = i + heads_per_pass;
+    run_pass(a, t, h, h + (stop - i));
     i = stop;
   }
 }
