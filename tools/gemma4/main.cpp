@@ -13,6 +13,8 @@
 // Subcommands defined in their own files.
 CLI::App* add_info_command(CLI::App& app);  // cmd_info.cpp
 int run_info_command();
+CLI::App* add_convert_command(CLI::App& app);  // cmd_convert.cpp
+int run_convert_command();
 CLI::App* add_run_command(CLI::App& app);  // cmd_run.cpp
 int run_run_command();
 
@@ -25,6 +27,7 @@ int main(int argc, char** argv) {
 
   auto* sysinfo = app.add_subcommand("system-info", "Print the CPU and GPU features the engine will use");
   auto* info = add_info_command(app);
+  auto* convert = add_convert_command(app);
   auto* run = add_run_command(app);
 
   try {
@@ -39,6 +42,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (info->parsed()) return run_info_command();
+    if (convert->parsed()) return run_convert_command();
     if (run->parsed()) {
       install_interrupt_handler();
       return run_run_command();
