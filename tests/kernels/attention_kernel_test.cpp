@@ -17,6 +17,7 @@
 #include <cstring>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "kernels/cpu/attention_isa.hpp"
@@ -224,6 +225,21 @@ TEST_P(AttentionPaths, WorkSplitsAreBitwiseIdentical) {
     begin = end;
   }
   EXPECT_EQ(0, std::memcmp(whole.data(), pieces.data(), whole.size() * sizeof(float)));
+}
+
+// Two threads running halves of the range at the same time (the kernel keeps
+// no shared state) give the same bits as one thread.
+TEST_P(AttentionPaths, ConcurrentHalvesAreBitwiseIdentical) {
+  const Scenario s(Case{"threads", 8, 2, 512, 64, DType::F16, true, 64, 300, 9});
+  const std::vector<float> whole = run(s, GetParam());
+  std::vector<float> halves(s.out_size(), -999.0f);
+  const AttentionArgs a = s.args(halves.data());
+  const size_t items = attention_items(a);
+  const AttentionFn kernel = attention_kernel_for(GetParam());
+  std::thread other([&] { kernel(a, items / 2 + 1, items); });  // cuts through a token's heads
+  kernel(a, 0, items / 2 + 1);
+  other.join();
+  EXPECT_EQ(0, std::memcmp(whole.data(), halves.data(), whole.size() * sizeof(float)));
 }
 
 // With an F32 cache, prefilling a chunk gives the same bits as decoding its
