@@ -25,12 +25,17 @@ class CallReader {
   explicit CallReader(std::string_view body) : s_(body) {}
 
   ToolCall read() {
+    skip_ws();
+    if (peek() == '{') return read_json_form();
+    // "call:" (or a bare ":"); "call" alone may begin a name such as call_log.
+    std::size_t after_call = pos_;
+    if (s_.substr(pos_, 4) == "call") {
+      after_call += 4;
+      while (after_call < s_.size() && is_ws(s_[after_call])) ++after_call;
+    }
+    if (after_call < s_.size() && s_[after_call] == ':') pos_ = after_call + 1;
+    skip_ws();
     ToolCall call;
-    skip_ws();
-    if (s_.substr(pos_, 4) == "call") pos_ += 4;
-    skip_ws();
-    if (peek() == ':') ++pos_;
-    skip_ws();
     const std::size_t name_start = pos_;
     while (pos_ < s_.size() && !is_ws(s_[pos_]) && s_[pos_] != '{') {
       const char c = s_[pos_];
@@ -51,6 +56,38 @@ class CallReader {
   }
 
  private:
+  // {"name": ..., "arguments": {...}}: the JSON form some fine-tunes emit
+  // inside the call markers ("parameters" for "arguments", which may also be
+  // a JSON string holding the object).
+  ToolCall read_json_form() {
+    const json obj = read_object(0);
+    skip_ws();
+    if (pos_ != s_.size()) fail("unexpected text after the call object");
+    ToolCall call;
+    const auto name = obj.find("name");
+    if (name == obj.end() || !name->is_string() || name->get<std::string>().empty()) {
+      fail("the call object has no \"name\"");
+    }
+    call.name = name->get<std::string>();
+    auto args = obj.find("arguments");
+    if (args == obj.end()) args = obj.find("parameters");
+    if (args == obj.end() || args->is_null()) return call;
+    if (args->is_string()) {
+      const std::string text = args->get<std::string>();
+      CallReader inner(text);
+      inner.skip_ws();
+      if (inner.peek() != '{') fail("the call's \"arguments\" string does not hold an object");
+      inner.name_ = call.name;
+      call.arguments = inner.read_object(0);
+      inner.skip_ws();
+      if (inner.pos_ != text.size()) fail("unexpected text after the arguments object in \"arguments\"");
+      return call;
+    }
+    if (!args->is_object()) fail("the call's \"arguments\" is not an object");
+    call.arguments = *args;
+    return call;
+  }
+
   static bool is_ws(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
   char peek() const { return pos_ < s_.size() ? s_[pos_] : '\0'; }
   bool at_quote() const { return s_.substr(pos_, kQuote.size()) == kQuote; }

@@ -184,6 +184,20 @@ TEST(OutputParser, LenientVariants) {
                                       call_event("g", json::object())}));
 }
 
+TEST(OutputParser, NamesStartingWithCallAndTheJsonForm) {
+  EXPECT_EQ(parse_all_ways("<|tool_call>call_log{a:1}<tool_call|><|tool_call>call:call_me{}<tool_call|>"),
+            (std::vector<OutputEvent>{call_event("call_log", {{"a", 1}}), call_event("call_me", json::object())}));
+  EXPECT_EQ(parse_all_ways("<|tool_call>{\"name\": \"f\", \"arguments\": {\"x\": [1, {\"y\": null}]}}<tool_call|>"
+                           "<|tool_call>{\"name\": \"g\", \"parameters\": \"{\\\"z\\\": true}\"}<tool_call|>"
+                           "<|tool_call>{\"name\": \"h\"}<tool_call|>"),
+            (std::vector<OutputEvent>{call_event("f", {{"x", {1, {{"y", nullptr}}}}}), call_event("g", {{"z", true}}),
+                                      call_event("h", json::object())}));
+  for (const char* bad : {"{\"arguments\": {}}", "{\"name\": \"f\", \"arguments\": 5}",
+                          "{\"name\": \"f\", \"arguments\": \"[1]\"}", "{\"name\": \"f\"} x"}) {
+    EXPECT_THROW(parse_tool_call(bad), Error) << bad;
+  }
+}
+
 TEST(OutputParser, CallLeftOpenAtTheEndIsStillParsed) {
   EXPECT_EQ(parse_all_ways("<|tool_call>call:f{a:1}"), (std::vector<OutputEvent>{call_event("f", {{"a", 1}})}));
   EXPECT_EQ(parse_all_ways("<|tool_call>call:f{a:1}<|tool_response>"),
