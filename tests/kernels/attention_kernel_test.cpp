@@ -180,6 +180,9 @@ const Case kCases[] = {
     {"chunk_in_ring_cache", 4, 2, 256, 16, DType::F32, true, 16 + 9, 61, 10, true},
     {"chunk_in_full_cache_f16", 8, 2, 512, 0, DType::F16, false, 0, 33, 12, true},
     {"head_dim_48_scale", 6, 3, 48, 0, DType::F32, false, 0, 20, 5, false, 0.125f},
+    {"head_dim_16_f16", 2, 1, 16, 0, DType::F16, false, 0, 40, 3},
+    {"window_1_sees_only_itself", 4, 2, 256, 1, DType::F32, true, 1, 10, 5},
+    {"many_heads_two_passes_d1024", 24, 2, 1024, 0, DType::F16, false, 0, 35, 2},
 };
 
 class AttentionPaths : public ::testing::TestWithParam<Isa> {};
