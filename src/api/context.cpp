@@ -142,10 +142,12 @@ GenerateResult Context::generate(std::span<const int32_t> prompt, const Generate
     // when there is room for it.
     if (n_past() < n_ctx()) eval(std::span<const int32_t>(&id, 1));
   }
+  // Bytes held back for an unfinished character (U+FFFD if it stays
+  // unfinished); a cancelled callback is not called again.
   const std::string rest = stream.push("", true);
   if (!rest.empty()) {
     result.text += rest;
-    if (on_text) on_text(rest);
+    if (on_text && result.reason != StopReason::cancelled) on_text(rest);
   }
   result.timings.generated_tokens = result.tokens.size();
   result.timings.generate_ms = ms_since(t_gen);
