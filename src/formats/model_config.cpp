@@ -13,6 +13,7 @@
 #include <limits>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 namespace gemma4::formats {
 namespace {
@@ -31,6 +32,17 @@ void finish_config(ModelConfig& c, const std::vector<AttentionKind>& kinds, cons
   if (c.num_layers > 1024) fail(fmt::format("{} layers is implausible", c.num_layers));
   if (c.num_heads == 0) fail("number of attention heads is 0");
   if (c.vocab_size == 0) fail("vocabulary size is 0");
+  // Far beyond any real model; keeps every derived tensor size well inside 64 bits.
+  for (auto [v, limit, what] : {std::tuple{c.hidden_size, 1u << 20, "hidden size"},
+                                {c.num_heads, 1u << 12, "attention heads"},
+                                {c.vocab_size, 1u << 24, "vocabulary size"},
+                                {c.ple_vocab, 1u << 24, "per-layer vocabulary size"},
+                                {c.ple_dim, 1u << 16, "per-layer embedding width"},
+                                {c.intermediate_size, 1u << 22, "MLP width"},
+                                {c.num_experts, 1u << 12, "expert count"},
+                                {c.expert_ffn, 1u << 22, "expert width"}}) {
+    if (v > limit) fail(fmt::format("{} {} is implausibly large", what, v));
+  }
   if (kinds.size() != c.num_layers) {
     fail(fmt::format("{} layer types for {} layers", kinds.size(), c.num_layers));
   }
@@ -73,7 +85,7 @@ void finish_config(ModelConfig& c, const std::vector<AttentionKind>& kinds, cons
     l.moe = c.is_moe();
     l.ffn_dim =
         ffn_dims.empty() ? c.intermediate_size * ((c.double_wide_mlp && i >= first_shared) ? 2 : 1) : ffn_dims[i];
-    if (l.ffn_dim == 0) fail(fmt::format("layer {} has an MLP width of 0", i));
+    if (l.ffn_dim == 0 || l.ffn_dim > (1u << 23)) fail(fmt::format("layer {} has an MLP width of {}", i, l.ffn_dim));
     l.kv_shared = i >= first_shared;
     l.kv_source = i;
     if (l.kv_shared) {

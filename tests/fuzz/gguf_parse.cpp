@@ -1,7 +1,9 @@
-// Fuzz target: the GGUF parser on arbitrary bytes. Any input must either
-// parse or throw gemma4::Error; a parsed file's tensor views must lie inside
-// the input (ASan checks every byte we touch).
+// Fuzz target: the GGUF parser on arbitrary bytes, then (for gemma4 files)
+// the metadata -> ModelConfig reading and the tensor validation. Any input
+// must either load or throw gemma4::Error; a parsed file's tensor views must
+// lie inside the input (ASan checks every byte we touch).
 #include "src/formats/gguf.hpp"
+#include "src/formats/model_config.hpp"
 
 #include <gemma4/error.hpp>
 
@@ -19,6 +21,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     for (const auto& [key, value] : f.metadata()) sum += static_cast<unsigned>(key.size() + value.value.index());
     (void)sum;
+    const auto config = gemma4::formats::config_from_gguf(f);
+    (void)gemma4::formats::bind_text_tensors(config, f.tensors(), gemma4::formats::NameScheme::Gguf, f.label());
   } catch (const gemma4::Error&) {
   }
   return 0;

@@ -1,5 +1,7 @@
-// Fuzz target: the safetensors header parser and the index parser on the same
-// arbitrary bytes. Each must parse or throw gemma4::Error, nothing else.
+// Fuzz target: the safetensors header parser, the index parser and the
+// config.json reader on the same arbitrary bytes. Each must parse or throw
+// gemma4::Error, nothing else.
+#include "src/formats/model_config.hpp"
 #include "src/formats/safetensors.hpp"
 
 #include <gemma4/error.hpp>
@@ -26,6 +28,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
     const std::string_view text(reinterpret_cast<const char*>(data), size);
     (void)gemma4::formats::parse_safetensors_index(text, "fuzz.index.json");
+  } catch (const gemma4::Error&) {
+  }
+  try {
+    const std::string_view text(reinterpret_cast<const char*>(data), size);
+    const auto config = gemma4::formats::config_from_hf_json(text, "fuzz.config.json");
+    // Shapes must be computable for any accepted config.
+    (void)gemma4::formats::expected_tensors(config);
   } catch (const gemma4::Error&) {
   }
   return 0;
