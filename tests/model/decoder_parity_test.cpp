@@ -9,8 +9,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <span>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -99,6 +102,34 @@ TEST_P(DecoderParity, LastRowEqualsTheLastRowOfAll) {
   const auto last = m->decoder->forward(b, ref.prompt, Logits::last);
   const float* all_last = &all[(ref.prompt.size() - 1) * ref.vocab];
   for (size_t i = 0; i < ref.vocab; ++i) ASSERT_FLOAT_EQ(last[i], all_last[i]) << i;
+}
+
+TEST_P(DecoderParity, OneAndTwoThreadsGiveBitwiseIdenticalLogits) {
+  const Reference ref = read_reference(GetParam());
+  auto m = gemma4::model::load_model(fixture(GetParam()));
+  Context one(*m->decoder, 64, 5, 1), two(*m->decoder, 64, 5, 2), three(*m->decoder, 64, 5, 3);
+  const auto a = m->decoder->forward(one, ref.prompt, Logits::all);
+  const auto b = m->decoder->forward(two, ref.prompt, Logits::all);
+  const auto c = m->decoder->forward(three, ref.prompt, Logits::all);
+  ASSERT_EQ(a.size(), b.size());
+  EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * sizeof(float)));
+  EXPECT_EQ(0, std::memcmp(a.data(), c.data(), a.size() * sizeof(float)));
+}
+
+TEST_P(DecoderParity, ContextRestoredToAnEarlierPositionContinuesIdentically) {
+  const Reference ref = read_reference(GetParam());
+  auto m = gemma4::model::load_model(fixture(GetParam()));
+  Context ctx(*m->decoder, 64, 4);
+  const std::span<const int32_t> prompt(ref.prompt);
+  m->decoder->forward(ctx, prompt.first(12), Logits::none);
+  std::stringstream saved;
+  ctx.write_state(saved);
+  const auto first = m->decoder->forward(ctx, prompt.subspan(12), Logits::all);
+  ctx.read_state(saved, "saved state");  // back to position 12
+  EXPECT_EQ(ctx.n_past(), 12u);
+  const auto again = m->decoder->forward(ctx, prompt.subspan(12), Logits::all);
+  ASSERT_EQ(first.size(), again.size());
+  EXPECT_EQ(0, std::memcmp(first.data(), again.data(), first.size() * sizeof(float)));
 }
 
 INSTANTIATE_TEST_SUITE_P(Variants, DecoderParity, ::testing::Values("e2b", "e4b", "26b", "31b"));
