@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <iterator>
 #include <limits>
@@ -132,19 +133,28 @@ Tokenizer::Tokenizer(TokenizerData data)
 
   // Merge table: the result of a merge is the piece that spells left + right.
   // A pair listed twice keeps its last rank, as Hugging Face's BPE does.
+  // Merges into or out of a special token are dropped: plain text must never
+  // turn into <bos> or <|turn> (HF would merge "<bos" + ">" if a vocabulary
+  // had those pieces). Ranks count the kept merges.
+  std::vector<std::pair<std::int32_t, std::int32_t>> kept;
+  kept.reserve(merges_.size());
   merge_map_.reserve(merges_.size());
   std::string joined;
-  for (std::size_t rank = 0; rank < merges_.size(); ++rank) {
-    const auto [left, right] = merges_[rank];
+  for (std::size_t i = 0; i < merges_.size(); ++i) {
+    const auto [left, right] = merges_[i];
     if (left < 0 || left >= vocab_size() || right < 0 || right >= vocab_size())
-      fail(fmt::format("merge {} refers to a token outside the vocabulary", rank));
+      fail(fmt::format("merge {} refers to a token outside the vocabulary", i));
     joined = pieces_[left] + pieces_[right];
     const auto it = piece_ids_.find(joined);
     if (it == piece_ids_.end())
-      fail(fmt::format("merge {} ('{}' + '{}') makes '{}', which is not in the vocabulary", rank, pieces_[left],
+      fail(fmt::format("merge {} ('{}' + '{}') makes '{}', which is not in the vocabulary", i, pieces_[left],
                        pieces_[right], joined));
-    merge_map_[pair_key(left, right)] = {static_cast<std::int32_t>(rank), it->second};
+    if (is_special_kind(kinds_[left]) || is_special_kind(kinds_[right]) || is_special_kind(kinds_[it->second]))
+      continue;
+    merge_map_[pair_key(left, right)] = {static_cast<std::int32_t>(kept.size()), it->second};
+    kept.push_back(merges_[i]);
   }
+  merges_ = std::move(kept);
 }
 
 const Tokenizer::WholeToken* Tokenizer::match_whole(std::string_view text, std::size_t pos, bool parse_special) const {
@@ -324,34 +334,44 @@ std::optional<std::int32_t> Tokenizer::special_id(std::string_view text) const {
 }
 
 std::vector<std::pair<std::int32_t, std::int32_t>> merges_from_scores(const std::vector<std::string>& pieces,
-                                                                      const std::vector<TokenKind>& kinds,
                                                                       const std::vector<float>& scores) {
-  std::unordered_map<std::string_view, std::int32_t> normal;  // first id wins
-  for (std::size_t id = 0; id < pieces.size(); ++id)
-    if (kinds[id] == TokenKind::kNormal) normal.emplace(pieces[id], static_cast<std::int32_t>(id));
-  struct Row {
-    float score;
-    std::int32_t id, left, right;
+  std::unordered_map<std::string_view, std::int32_t> ids;  // first id wins
+  for (std::size_t id = 0; id < pieces.size(); ++id) ids.emplace(pieces[id], static_cast<std::int32_t>(id));
+  const auto code_points = [](std::string_view s) {
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < s.size(); ++n) i += std::max<std::size_t>(1, detail::utf8_char_length(s, i));
+    return n;
   };
-  std::vector<Row> rows;
+  struct Row {
+    float score;  // of the merged piece; NaN counts as -infinity so that the order stays strict
+    std::size_t left_length, right_length;  // in characters
+    std::int32_t left, right;
+  };
+  std::vector<Row> rows, splits;
   for (std::size_t id = 0; id < pieces.size(); ++id) {
     const std::string_view piece = pieces[id];
-    if (kinds[id] != TokenKind::kNormal || normal.at(piece) != static_cast<std::int32_t>(id)) continue;
-    // Every split between two characters.
+    if (piece.empty() || ids.at(piece) != static_cast<std::int32_t>(id)) continue;  // a repeated piece
+    const float score = std::isnan(scores[id]) ? -std::numeric_limits<float>::infinity() : scores[id];
+    // Every split between two characters whose halves are both pieces, by the halves' ids.
+    splits.clear();
     for (std::size_t cut = 0;;) {
-      const std::size_t n = detail::utf8_char_length(piece, cut);
-      cut += n == 0 ? 1 : n;
+      cut += std::max<std::size_t>(1, detail::utf8_char_length(piece, cut));
       if (cut >= piece.size()) break;
-      const auto l = normal.find(piece.substr(0, cut));
-      const auto r = normal.find(piece.substr(cut));
-      if (l != normal.end() && r != normal.end())
-        rows.push_back({scores[id], static_cast<std::int32_t>(id), l->second, r->second});
+      const auto l = ids.find(piece.substr(0, cut));
+      const auto r = ids.find(piece.substr(cut));
+      if (l != ids.end() && r != ids.end())
+        splits.push_back({score, code_points(l->first), code_points(r->first), l->second, r->second});
     }
+    std::sort(splits.begin(), splits.end(),
+              [](const Row& a, const Row& b) { return a.left != b.left ? a.left < b.left : a.right < b.right; });
+    rows.insert(rows.end(), splits.begin(), splits.end());
   }
-  std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
+  // Best score first; for equal scores the longer left half first; otherwise
+  // the order above (stable), as transformers' generate_merges sorts.
+  std::stable_sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
     if (a.score != b.score) return a.score > b.score;
-    if (a.id != b.id) return a.id < b.id;
-    return a.left != b.left ? a.left < b.left : a.right < b.right;
+    if (a.left_length != b.left_length) return a.left_length > b.left_length;
+    return a.right_length > b.right_length;
   });
   std::vector<std::pair<std::int32_t, std::int32_t>> merges;
   merges.reserve(rows.size());

@@ -129,7 +129,8 @@ class Tokenizer {
   std::optional<std::int32_t> pad_id() const { return pad_id_; }
   std::optional<std::int32_t> unk_id() const { return unk_id_; }
 
-  // The merge list in rank order (for tests and tools).
+  // The merge list in rank order, without merges into or out of special tokens
+  // (for tests and tools).
   const std::vector<std::pair<std::int32_t, std::int32_t>>& merges() const { return merges_; }
 
  private:
@@ -183,12 +184,12 @@ class StreamDecoder {
 };
 
 // The merge list a scored vocabulary implies (SentencePiece BPE models carry
-// scores, not merges): every split of a normal piece into two normal pieces,
-// ordered by the merged piece's score (highest first), then its id, then the
-// ids of the left and the right half. This is the order transformers'
-// SentencePiece converter produces.
+// scores, not merges), built the way transformers converts such a model to
+// tokenizer.json (generate_merges): every split of a piece, between two
+// characters, into two pieces; ordered by the merged piece's score (highest
+// first), then by the length of the left half (longest first), else by piece
+// id and then by the ids of the halves. A repeated piece counts at its first id.
 std::vector<std::pair<std::int32_t, std::int32_t>> merges_from_scores(const std::vector<std::string>& pieces,
-                                                                      const std::vector<TokenKind>& kinds,
                                                                       const std::vector<float>& scores);
 
 }  // namespace gemma4::text

@@ -65,7 +65,7 @@ Tokenizer Tokenizer::from_gguf(const GgufTokenizerData& gguf) {
     }
   } else {
     if (gguf.scores.empty()) fail("tokenizer.ggml.scores is missing (a \"llama\" tokenizer needs it)");
-    data.merges = merges_from_scores(data.pieces, data.kinds, gguf.scores);
+    data.merges = merges_from_scores(data.pieces, gguf.scores);
   }
 
   const auto id = [&](const std::optional<std::int64_t>& v, const char* key) -> std::optional<std::int32_t> {

@@ -229,7 +229,7 @@ Tokenizer Tokenizer::from_sentencepiece_bytes(std::string_view bytes, const std:
   if (data.unk_id) data.unk_id = in_range(*data.unk_id);
   data.byte_fallback = byte_fallback;
   data.escape_spaces = escape_spaces;
-  data.merges = merges_from_scores(data.pieces, data.kinds, scores);
+  data.merges = merges_from_scores(data.pieces, scores);
   return Tokenizer(std::move(data));
 }
 

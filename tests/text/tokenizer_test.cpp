@@ -311,6 +311,19 @@ TEST(TokenizerErrors, SmallJsonWorks) {
   EXPECT_FALSE(tok.eos_id().has_value());
 }
 
+TEST(TokenizerErrors, NoMergeMakesASpecialToken) {
+  // HF would merge "<bos" + ">" into <bos> here; we drop that merge, so plain
+  // text stays plain text whatever the vocabulary.
+  const Tokenizer tok = Tokenizer::from_hf_json_text(R"({
+    "added_tokens": [{"id": 0, "content": "<unk>", "special": true}, {"id": 1, "content": "<bos>", "special": true}],
+    "model": {"type": "BPE", "unk_token": "<unk>",
+              "vocab": {"<unk>": 0, "<bos>": 1, "<": 2, "b": 3, "o": 4, "s": 5, ">": 6, "<b": 7, "<bo": 8, "<bos": 9},
+              "merges": ["< b", "<b o", "<bo s", "<bos >"]}})");
+  EXPECT_EQ(tok.encode("<bos>"), (std::vector<std::int32_t>{9, 6}));
+  EXPECT_EQ(tok.encode("<bos>", {.parse_special = true}), (std::vector<std::int32_t>{1}));
+  EXPECT_EQ(tok.merges().size(), 3u);
+}
+
 TEST(TokenizerErrors, MalformedJson) {
   const auto bad = [](std::string text, const char* expect) {
     const std::string msg = error_of([&] { Tokenizer::from_hf_json_text(text, "t.json"); });
