@@ -277,25 +277,32 @@ void prefetch_block(const AttentionArgs& a, int64_t b, size_t nb, size_t kv_lo, 
   }
 }
 
-// Running state of one query head: the online softmax's maximum m and
-// denominator l, and the unnormalised output.
-struct HeadState {
+// One query row (a head of a token) during a walk: its query and output,
+// the positions it sees, its KV head, and the running state of the online
+// softmax: maximum m, denominator l, unnormalised output acc.
+struct QueryRow {
+  const float* q;
+  float* out;
+  int64_t lo;
+  int64_t pos;
+  size_t kv;
   float* acc;
   float m;
   float l;
 };
 
-// One block of keys for the NH query heads [h0, h0 + NH) of token t, which
-// all read KV head kv: scores, softmax rescaling, weighted values.
+// One block of keys, positions b .. b+nb-1, for NH rows that all read KV
+// head kv and all see the whole range: scores, softmax rescaling, weighted
+// values.
 template <int NH>
-void step(const AttentionArgs& a, size_t t, size_t h0, size_t kv, int64_t b, size_t nb, HeadState* st) {
+void step(const AttentionArgs& a, QueryRow* const* rows, size_t kv, int64_t b, size_t nb) {
   constexpr float kNegInf = -__builtin_inff();
   const size_t hd = a.head_dim;
   const float* q[NH];
   float* acc[NH];
   for (int i = 0; i < NH; ++i) {
-    q[i] = a.q + (t * a.n_q_heads + h0 + static_cast<size_t>(i)) * hd;
-    acc[i] = st[i].acc;
+    q[i] = rows[i]->q;
+    acc[i] = rows[i]->acc;
   }
   BlockRows krows, vrows;
   const int kind = gather_rows(a, kv, b, nb, krows, vrows);
@@ -312,24 +319,24 @@ void step(const AttentionArgs& a, size_t t, size_t h0, size_t kv, int64_t b, siz
       break;
   }
   for (int i = 0; i < NH; ++i) {
-    HeadState& h = st[i];
+    QueryRow& r = *rows[i];
     float block_max = kNegInf;
     for (size_t j = 0; j < nb; ++j) block_max = s[i][j] > block_max ? s[i][j] : block_max;
-    const float m_new = block_max > h.m ? block_max : h.m;
+    const float m_new = block_max > r.m ? block_max : r.m;
     // Unused tail lanes become exp(-inf) = 0.
     for (size_t j = 0; j < kBlock; ++j) s[i][j] = j < nb ? s[i][j] - m_new : kNegInf;
     exp_inplace(s[i], kBlock);
     float block_sum = 0.0f;
     for (size_t j = 0; j < nb; ++j) block_sum += s[i][j];
-    if (m_new != h.m) {
+    if (m_new != r.m) {
       // The maximum rose: rescale what was accumulated against the old one.
-      const float corr = exp1(h.m - m_new);
+      const float corr = exp1(r.m - m_new);
       const Vec c = vsplat(corr);
-      for (size_t d = 0; d < hd; d += W) vstore(h.acc + d, vload(h.acc + d) * c);
-      h.l *= corr;
-      h.m = m_new;
+      for (size_t d = 0; d < hd; d += W) vstore(r.acc + d, vload(r.acc + d) * c);
+      r.l *= corr;
+      r.m = m_new;
     }
-    h.l += block_sum;
+    r.l += block_sum;
   }
   switch (kind) {
     case kAllF32:
@@ -344,102 +351,154 @@ void step(const AttentionArgs& a, size_t t, size_t h0, size_t kv, int64_t b, siz
   }
 }
 
-void step(const AttentionArgs& a, size_t t, size_t h0, size_t nh, size_t kv, int64_t b, size_t nb, HeadState* st) {
-  switch (nh) {
+void step(const AttentionArgs& a, QueryRow* const* rows, size_t n, size_t kv, int64_t b, size_t nb) {
+  switch (n) {
     case 1:
-      return step<1>(a, t, h0, kv, b, nb, st);
+      return step<1>(a, rows, kv, b, nb);
     case 2:
-      return step<2>(a, t, h0, kv, b, nb, st);
+      return step<2>(a, rows, kv, b, nb);
     case 3:
-      return step<3>(a, t, h0, kv, b, nb, st);
+      return step<3>(a, rows, kv, b, nb);
     case 4:
-      return step<4>(a, t, h0, kv, b, nb, st);
+      return step<4>(a, rows, kv, b, nb);
     case 5:
-      return step<5>(a, t, h0, kv, b, nb, st);
+      return step<5>(a, rows, kv, b, nb);
     case 6:
-      return step<6>(a, t, h0, kv, b, nb, st);
+      return step<6>(a, rows, kv, b, nb);
     case 7:
-      return step<7>(a, t, h0, kv, b, nb, st);
+      return step<7>(a, rows, kv, b, nb);
     default:
-      return step<8>(a, t, h0, kv, b, nb, st);
+      return step<8>(a, rows, kv, b, nb);
   }
 }
 
-// Accumulator space of one pass (64 KiB of stack): the heads of a token that
-// walk the keys together, e.g. all 32 heads of head_dim 512.
+// Accumulator space of one walk (64 KiB of stack): e.g. all 32 heads of one
+// token at head_dim 512, or one KV head's 8 query heads for 4 tokens.
 constexpr size_t kPassFloats = 16384;
+constexpr size_t kMaxRows = 256;  // rows per walk (head_dim 64 or more fills the floats first)
 
-// Query heads [h0, h1) of token t in one walk over the visible positions.
-// Each block of positions is visited once for all of them, so the K/V reads
-// cover whole slots (all KV heads of a position) in order.
-void run_pass(const AttentionArgs& a, size_t t, size_t h0, size_t h1) {
-  constexpr float kNegInf = -__builtin_inff();
-  const size_t hd = a.head_dim;
-  const size_t group = a.n_q_heads / a.n_kv_heads;
-  alignas(64) float acc[kPassFloats];
-  HeadState st[kPassFloats / 16];
-  for (size_t h = h0; h < h1; ++h) {
-    HeadState& x = st[h - h0];
-    x.acc = acc + (h - h0) * hd;
-    x.m = kNegInf;
-    x.l = 0.0f;
-    for (size_t d = 0; d < hd; ++d) x.acc[d] = 0.0f;
+// Walks the positions the rows see, in blocks aligned to multiples of
+// kBlock, oldest first. Rows that see the same part of a block and read the
+// same KV head are computed together (up to kMaxHeads), so each K/V row is
+// loaded once for all of them: the heads of a group, and in prefill several
+// tokens. Block boundaries depend only on positions, so a row's arithmetic
+// is the same in whichever walk and company it is computed.
+void walk(const AttentionArgs& a, QueryRow* rows, size_t n) {
+  int64_t first = rows[0].lo, last = rows[0].pos;
+  size_t kv_lo = rows[0].kv, kv_hi = rows[0].kv;
+  for (size_t i = 1; i < n; ++i) {
+    first = rows[i].lo < first ? rows[i].lo : first;
+    last = rows[i].pos > last ? rows[i].pos : last;
+    kv_lo = rows[i].kv < kv_lo ? rows[i].kv : kv_lo;
+    kv_hi = rows[i].kv > kv_hi ? rows[i].kv : kv_hi;
   }
-
-  const int64_t pos = a.pos0 + static_cast<int64_t>(t);
-  int64_t lo = 0;
-  if (a.window > 0) {
-    lo = pos - static_cast<int64_t>(a.window) + 1;
-    if (lo < 0) lo = 0;
-  }
-  const auto block_len = [&](int64_t b) {
-    return static_cast<size_t>(pos - b + 1 < static_cast<int64_t>(kBlock) ? pos - b + 1 : kBlock);
+  constexpr auto B = static_cast<int64_t>(kBlock);
+  const auto visible = [](const QueryRow& r, int64_t b, int64_t* vlo, int64_t* vhi) {
+    *vlo = r.lo > b ? r.lo : b;
+    *vhi = r.pos < b + B - 1 ? r.pos : b + B - 1;
+    return *vlo <= *vhi;
   };
-  const size_t kv_lo = h0 / group;
-  const size_t kv_hi = (h1 - 1) / group;
-  prefetch_block(a, lo, block_len(lo), kv_lo, kv_hi);
-  for (int64_t b = lo; b <= pos; b += static_cast<int64_t>(kBlock)) {
-    const size_t nb = block_len(b);
-    const int64_t next = b + static_cast<int64_t>(kBlock);
+  const int64_t start = first - first % B;
+  const int64_t first_end = start + B - 1 < last ? start + B - 1 : last;
+  prefetch_block(a, first, static_cast<size_t>(first_end - first + 1), kv_lo, kv_hi);
+  for (int64_t b = start; b <= last; b += B) {
+    const int64_t next = b + B;
     size_t prefetched = kv_hi + 1;  // none yet
-    // Heads sharing a KV head go together, at most kMaxHeads at a time.
-    for (size_t h = h0; h < h1;) {
-      const size_t kv = h / group;
+    QueryRow* group[kMaxHeads];
+    size_t i = 0;
+    while (i < n) {
+      int64_t vlo, vhi;
+      if (!visible(rows[i], b, &vlo, &vhi)) {
+        ++i;
+        continue;
+      }
+      const size_t kv = rows[i].kv;
       // Ask for this KV head's rows of the next block now: spread over the
       // block like this, the requests do not pile up in one burst.
-      if (next <= pos && kv != prefetched) {
-        prefetch_block(a, next, block_len(next), kv, kv);
+      if (next <= last && kv != prefetched) {
+        const int64_t nb_next = last - next + 1 < B ? last - next + 1 : B;
+        prefetch_block(a, next, static_cast<size_t>(nb_next), kv, kv);
         prefetched = kv;
       }
-      size_t stop = (kv + 1) * group;
-      if (stop > h1) stop = h1;
-      if (stop > h + kMaxHeads) stop = h + kMaxHeads;
-      step(a, t, h, stop - h, kv, b, nb, &st[h - h0]);
-      h = stop;
+      // Following rows join while they read the same KV head and see the
+      // same part of the block.
+      size_t count = 0;
+      group[count++] = &rows[i++];
+      int64_t wlo, whi;
+      while (i < n && count < kMaxHeads && rows[i].kv == kv && visible(rows[i], b, &wlo, &whi) && wlo == vlo &&
+             whi == vhi) {
+        group[count++] = &rows[i++];
+      }
+      step(a, group, count, kv, vlo, static_cast<size_t>(vhi - vlo + 1));
     }
   }
-
-  for (size_t h = h0; h < h1; ++h) {
-    const HeadState& x = st[h - h0];
-    float* out = a.out + (t * a.n_q_heads + h) * hd;
-    const Vec inv = vsplat(1.0f / x.l);
-    for (size_t d = 0; d < hd; d += W) vstore(out + d, vload(x.acc + d) * inv);
+  for (size_t r = 0; r < n; ++r) {
+    const Vec inv = vsplat(1.0f / rows[r].l);
+    for (size_t d = 0; d < a.head_dim; d += W) vstore(rows[r].out + d, vload(rows[r].acc + d) * inv);
   }
+}
+
+// Sets up the row of item (token t, head h) with accumulator space acc.
+QueryRow make_row(const AttentionArgs& a, size_t t, size_t h, float* acc) {
+  QueryRow r;
+  const size_t off = (t * a.n_q_heads + h) * a.head_dim;
+  r.q = a.q + off;
+  r.out = a.out + off;
+  r.pos = a.pos0 + static_cast<int64_t>(t);
+  r.lo = 0;
+  if (a.window > 0) {
+    r.lo = r.pos - static_cast<int64_t>(a.window) + 1;
+    if (r.lo < 0) r.lo = 0;
+  }
+  r.kv = h / (a.n_q_heads / a.n_kv_heads);
+  r.acc = acc;
+  r.m = -__builtin_inff();
+  r.l = 0.0f;
+  for (size_t d = 0; d < a.head_dim; ++d) acc[d] = 0.0f;
+  return r;
 }
 
 }  // namespace
 
+// Decode (the range within one token): the token's heads walk together, so
+// each block reads whole cache slots in order. Prefill: per KV head, its
+// query heads for as many tokens as fit walk together, so each K/V row
+// loaded serves several tokens.
 void attention_run(const AttentionArgs& a, size_t begin, size_t end) {
-  const size_t heads_per_pass = kPassFloats / a.head_dim;  // >= 16 (head_dim <= 1024)
-  size_t i = begin;
-  while (i < end) {
-    const size_t t = i / a.n_q_heads;
-    const size_t h = i % a.n_q_heads;
-    size_t stop = (t + 1) * a.n_q_heads;  // the rest of this token's heads in the range
-    if (stop > end) stop = end;
-    if (stop > i + heads_per_pass) stop = i + heads_per_pass;
-    run_pass(a, t, h, h + (stop - i));
-    i = stop;
+  alignas(64) float acc[kPassFloats];
+  QueryRow rows[kMaxRows];
+  const size_t hd = a.head_dim;
+  const size_t nq = a.n_q_heads;
+  const size_t group = nq / a.n_kv_heads;
+  const size_t cap = kPassFloats / hd < kMaxRows ? kPassFloats / hd : kMaxRows;  // rows per walk, >= 16
+  const size_t t_first = begin / nq;
+  const size_t t_last = (end - 1) / nq;
+  if (t_first == t_last) {
+    for (size_t i = begin; i < end;) {
+      size_t n = 0;
+      for (; i < end && n < cap; ++i, ++n) rows[n] = make_row(a, i / nq, i % nq, acc + n * hd);
+      walk(a, rows, n);
+    }
+    return;
+  }
+  const size_t tokens_per_walk = cap / group > 0 ? cap / group : 1;
+  for (size_t t0 = t_first; t0 <= t_last; t0 += tokens_per_walk) {
+    const size_t t1 = t0 + tokens_per_walk <= t_last + 1 ? t0 + tokens_per_walk : t_last + 1;
+    for (size_t kv = 0; kv < a.n_kv_heads; ++kv) {
+      size_t n = 0;
+      for (size_t t = t0; t < t1; ++t) {
+        for (size_t h = kv * group; h < (kv + 1) * group; ++h) {
+          const size_t item = t * nq + h;
+          if (item < begin || item >= end) continue;
+          rows[n] = make_row(a, t, h, acc + n * hd);
+          if (++n == cap) {  // a group wider than one walk (very large head_dim)
+            walk(a, rows, n);
+            n = 0;
+          }
+        }
+      }
+      if (n > 0) walk(a, rows, n);
+    }
   }
 }
 
