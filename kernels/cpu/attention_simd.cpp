@@ -2,16 +2,20 @@
 // source serves every path through a handful of vector helpers (load, F16
 // load, fma, horizontal sum, exp); the scalar build uses plain floats.
 //
-// Per token, the query heads of the work range walk the visible keys
-// together in blocks of kBlock positions, oldest first, so each block reads
-// whole cache slots (all KV heads of a position) in order. Each query head
-// keeps a running maximum m, a running denominator l and an unnormalised
+// A set of query rows (heads of tokens) walks the positions it sees, oldest
+// first, in blocks of kBlock positions aligned to multiples of kBlock. Each
+// row keeps a running maximum m, a running denominator l and an unnormalised
 // output: the online ("flash") softmax, so memory use does not grow with the
-// context. Within a block, up to kMaxHeads heads sharing a KV head are
-// computed together so each K/V row is loaded (and converted from F16) once
-// for all of them. The arithmetic of each head is the same whatever it is
-// grouped with, which makes results independent of how a thread pool splits
-// the work.
+// context. Within a block, up to kMaxHeads rows that read the same KV head
+// and see the same positions are computed together, so each K/V row is
+// loaded (and converted from F16) once for all of them. Decode walks all
+// heads of the token together (each block then reads whole cache slots in
+// order); prefill walks one KV head's query heads for several tokens.
+// A row's arithmetic does not depend on which rows it is computed with, so
+// results are the same bits however a thread pool splits the work, and with
+// an F32 cache prefill gives the same bits as token-by-token decode.
+//
+// Stack use: about 80 KiB per call (accumulators and row states).
 
 // GCC 12 reports its own AVX-512 intrinsics headers (the self-initialised
 // _mm512_undefined_ps) as "maybe uninitialized" once xsimd inlines them.
