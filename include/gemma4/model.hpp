@@ -153,6 +153,9 @@ class Context {
   // Appends `tokens` and returns the logits after the last one (valid until
   // the next call). Throws gemma4::Error when they do not fit.
   std::span<const float> eval(std::span<const int32_t> tokens);
+  // Like eval, but returns the logits after every one of `tokens`:
+  // [tokens.size()][vocab_size] row-major (perplexity, scoring).
+  std::vector<float> eval_all(std::span<const int32_t> tokens);
 
   // Appends `prompt`, then generates until a stop token, max_tokens, a full
   // context, or the callback returns false. The generated tokens (but not a

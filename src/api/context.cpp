@@ -97,6 +97,15 @@ std::span<const float> Context::eval(std::span<const int32_t> tokens) {
   return impl_->logits;
 }
 
+std::vector<float> Context::eval_all(std::span<const int32_t> tokens) {
+  const model::Decoder& decoder = *model_->impl().loaded->decoder;
+  std::vector<float> all = decoder.forward(*impl_->ctx, tokens, model::Logits::all);
+  impl_->tokens.insert(impl_->tokens.end(), tokens.begin(), tokens.end());
+  const size_t vocab = static_cast<size_t>(model_->vocab_size());
+  impl_->logits.assign(all.end() - static_cast<std::ptrdiff_t>(vocab), all.end());
+  return all;
+}
+
 GenerateResult Context::generate(std::span<const int32_t> prompt, const GenerateOptions& options,
                                  const TextCallback& on_text) {
   const Model::Impl& m = model_->impl();

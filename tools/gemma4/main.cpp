@@ -17,6 +17,8 @@ CLI::App* add_convert_command(CLI::App& app);  // cmd_convert.cpp
 int run_convert_command();
 CLI::App* add_run_command(CLI::App& app);  // cmd_run.cpp
 int run_run_command();
+CLI::App* add_perplexity_command(CLI::App& app);  // cmd_perplexity.cpp
+int run_perplexity_command();
 
 int main(int argc, char** argv) {
   CLI::App app{"gemma4: run Gemma 4 models locally"};
@@ -29,6 +31,7 @@ int main(int argc, char** argv) {
   auto* info = add_info_command(app);
   auto* convert = add_convert_command(app);
   auto* run = add_run_command(app);
+  auto* perplexity = add_perplexity_command(app);
 
   try {
     app.parse(argc, argv);
@@ -43,6 +46,7 @@ int main(int argc, char** argv) {
     }
     if (info->parsed()) return run_info_command();
     if (convert->parsed()) return run_convert_command();
+    if (perplexity->parsed()) return run_perplexity_command();
     if (run->parsed()) {
       install_interrupt_handler();
       return run_run_command();
