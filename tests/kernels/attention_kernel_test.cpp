@@ -183,6 +183,8 @@ const Case kCases[] = {
     {"head_dim_16_f16", 2, 1, 16, 0, DType::F16, false, 0, 40, 3},
     {"window_1_sees_only_itself", 4, 2, 256, 1, DType::F32, true, 1, 10, 5},
     {"many_heads_two_passes_d1024", 24, 2, 1024, 0, DType::F16, false, 0, 35, 2},
+    {"group_wider_than_a_walk_prefill", 24, 1, 1024, 0, DType::F32, false, 0, 20, 3},
+    {"group_wider_than_a_walk_decode", 24, 1, 1024, 40, DType::F16, true, 40, 77, 1},
 };
 
 class AttentionPaths : public ::testing::TestWithParam<Isa> {};
