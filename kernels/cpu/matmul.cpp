@@ -36,7 +36,11 @@ const MatmulTable& active_table() {
   return table_for(active_isa());
 }
 
-enum class ActKind { f32, q8a, q8k };
+// f32: x as is. bf16_pairs: x with each full run of 32 values reordered as its
+// 16 even-indexed values, then its 16 odd-indexed ones (the tail as is): a
+// 32-bit lane of BF16 weights holds an even and an odd element, and this
+// order lets the dot product widen them with one shift and one mask.
+enum class ActKind { f32, bf16_pairs, q8a, q8k };
 
 struct Kernel {
   ActKind act;
@@ -57,7 +61,7 @@ Kernel kernel_for(DType w, size_t cols, const MatmulTable& t) {
     case DType::F16:
       return {ActKind::f32, t.dot_f16};
     case DType::BF16:
-      return {ActKind::f32, t.dot_bf16};
+      return {ActKind::bf16_pairs, t.dot_bf16};
     case DType::Q4_0:
       return {ActKind::q8a, t.dot_q4_0};
     case DType::Q4_1:
@@ -83,6 +87,7 @@ Kernel kernel_for(DType w, size_t cols, const MatmulTable& t) {
 size_t act_bytes(ActKind kind, size_t cols) {
   switch (kind) {
     case ActKind::f32:
+    case ActKind::bf16_pairs:
       return cols * sizeof(float);
     case ActKind::q8a:
       return cols / kQK * sizeof(BlockQ8A);
@@ -111,6 +116,15 @@ void prepare_activations(DType w, const float* x, size_t cols, void* out) {
     case ActKind::f32:
       std::memcpy(out, x, cols * sizeof(float));
       return;
+    case ActKind::bf16_pairs: {
+      auto* o = static_cast<float*>(out);
+      size_t i = 0;
+      for (; i + 32 <= cols; i += 32) {
+        for (size_t k = 0; k < 16; ++k) o[i + k] = x[i + 2 * k], o[i + 16 + k] = x[i + 2 * k + 1];
+      }
+      std::memcpy(o + i, x + i, (cols - i) * sizeof(float));
+      return;
+    }
     case ActKind::q8a:
       t.quantize_q8a(x, cols, out);
       return;

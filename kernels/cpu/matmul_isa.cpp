@@ -113,11 +113,17 @@ void act_scale(float amax, float& d, float& inv) {
   return s;
 }
 
+// BF16 activations come in the bf16_pairs order (matmul.cpp): in each full
+// run of 32, the 16 even-indexed values and then the 16 odd-indexed ones.
 [[maybe_unused]] float dot_bf16_portable(size_t n, const void* w, const void* x) {
   const auto* a = static_cast<const uint16_t*>(w);
   const auto* b = static_cast<const float*>(x);
   float s = 0.0f;
-  for (size_t i = 0; i < n; ++i) s += bf2f(a[i]) * b[i];
+  size_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    for (size_t k = 0; k < 16; ++k) s += bf2f(a[i + 2 * k]) * b[i + k] + bf2f(a[i + 2 * k + 1]) * b[i + 16 + k];
+  }
+  for (; i < n; ++i) s += bf2f(a[i]) * b[i];
   return s;
 }
 
@@ -639,12 +645,26 @@ float dot_f16_simd(size_t n, const void* w, const void* x) {
                       [a](size_t i, __mmask16 m) { return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, a + i)); });
 }
 
+// 32 BF16 weights per 512-bit load: shifting each 32-bit lane left by 16
+// gives the even elements as floats, masking off the low half the odd ones;
+// the activations are already split the same way (bf16_pairs).
 float dot_bf16_simd(size_t n, const void* w, const void* x) {
   const auto* a = static_cast<const uint16_t*>(w);
-  return dot_float512(n, static_cast<const float*>(x), [a](size_t i, __mmask16 m) {
+  const auto* b = static_cast<const float*>(x);
+  const __m512i high = _mm512_set1_epi32(static_cast<int>(0xffff0000u));
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+  size_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    const __m512i v = _mm512_loadu_si512(a + i);
+    acc0 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(v, 16)), _mm512_loadu_ps(b + i), acc0);
+    acc1 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(v, high)), _mm512_loadu_ps(b + i + 16), acc1);
+  }
+  for (; i < n; i += 16) {  // the tail is in natural order
+    const __mmask16 m = n - i >= 16 ? __mmask16(0xffff) : static_cast<__mmask16>((1u << (n - i)) - 1);
     const __m512i wide = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, a + i));
-    return _mm512_castsi512_ps(_mm512_slli_epi32(wide, 16));
-  });
+    acc0 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(wide, 16)), _mm512_maskz_loadu_ps(m, b + i), acc0);
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
 }
 #pragma GCC diagnostic pop
 #else
@@ -678,15 +698,25 @@ float dot_f16_simd(size_t n, const void* w, const void* x) {
       [a](size_t i) { return h2f(a[i]); });
 }
 
+// As the AVX-512 version, 16 weights per 256-bit load: the even elements of
+// weights i..i+15 meet activations at offset 8h of their run of 32 (h = which
+// half), the odd ones 16 further.
 float dot_bf16_simd(size_t n, const void* w, const void* x) {
   const auto* a = static_cast<const uint16_t*>(w);
-  return dot_float256(
-      n, static_cast<const float*>(x),
-      [a](size_t i) {
-        const __m256i wide = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a + i)));
-        return _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));
-      },
-      [a](size_t i) { return bf2f(a[i]); });
+  const auto* b = static_cast<const float*>(x);
+  const __m256i high = _mm256_set1_epi32(static_cast<int>(0xffff0000u));
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  size_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    for (size_t h = 0; h < 2; ++h) {
+      const __m256i v = load256(a + i + 16 * h);
+      acc0 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(v, 16)), _mm256_loadu_ps(b + i + 8 * h), acc0);
+      acc1 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_and_si256(v, high)), _mm256_loadu_ps(b + i + 16 + 8 * h), acc1);
+    }
+  }
+  float s = hsum(_mm256_add_ps(acc0, acc1));
+  for (; i < n; ++i) s += bf2f(a[i]) * b[i];
+  return s;
 }
 #endif  // __AVX512F__
 

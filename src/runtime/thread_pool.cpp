@@ -74,6 +74,20 @@ void ThreadPool::run(void (*fn)(void* ctx, size_t part), void* ctx) {
   if (error) std::rethrow_exception(error);
 }
 
+namespace {
+
+// Chunks of about 128 KiB of weights: large enough that taking one costs
+// nothing next to streaming it, small enough that a stalled thread leaves
+// plenty for the others (at least 8 chunks per thread when the matrix allows).
+size_t rows_per_chunk(kernels::DType type, size_t cols, size_t rows, size_t threads) {
+  const size_t row_bytes = std::max<size_t>(1, kernels::row_bytes(type, cols).value_or(1));
+  const size_t by_size = std::max<size_t>(1, (128 * 1024) / row_bytes);
+  const size_t by_balance = std::max<size_t>(1, rows / (8 * threads));
+  return std::min(by_size, by_balance);
+}
+
+}  // namespace
+
 void parallel_matvec(ThreadPool& pool, kernels::DType type, const void* w, size_t rows, size_t cols, const float* x,
                      float* y, MatmulScratch& scratch) {
   const size_t act_bytes = kernels::activation_row_bytes(type, cols);  // validates type and cols
@@ -82,7 +96,8 @@ void parallel_matvec(ThreadPool& pool, kernels::DType type, const void* w, size_
   // it on one thread avoids a second synchronisation.
   kernels::prepare_activations(type, x, cols, scratch.bytes.data());
   const void* xp = scratch.bytes.data();
-  pool.parallel_for(rows, [&](size_t r0, size_t r1) { kernels::matvec(type, w, cols, xp, y, r0, r1); });
+  pool.parallel_chunks(rows, rows_per_chunk(type, cols, rows, pool.size()),
+                       [&](size_t r0, size_t r1) { kernels::matvec(type, w, cols, xp, y, r0, r1); });
 }
 
 void parallel_matmul(ThreadPool& pool, kernels::DType type, const void* w, size_t rows, size_t cols, const float* x,
@@ -94,7 +109,8 @@ void parallel_matmul(ThreadPool& pool, kernels::DType type, const void* w, size_
   pool.parallel_for(n_tokens, [&](size_t t0, size_t t1) {
     for (size_t t = t0; t < t1; ++t) kernels::prepare_activations(type, x + t * cols, cols, xp + t * act_bytes);
   });
-  pool.parallel_for(rows, [&](size_t r0, size_t r1) { kernels::matmul(type, w, cols, xp, n_tokens, y, rows, r0, r1); });
+  pool.parallel_chunks(rows, rows_per_chunk(type, cols, rows, pool.size()),
+                       [&](size_t r0, size_t r1) { kernels::matmul(type, w, cols, xp, n_tokens, y, rows, r0, r1); });
 }
 
 }  // namespace gemma4::runtime

@@ -1,12 +1,13 @@
 // A fixed set of worker threads that run one parallel job at a time, and the
 // parallel matvec/matmul built on it.
 //
-// Work is split by output rows into one contiguous range per thread, and each
-// output element is computed by a single thread with the same code whatever
-// the split, so results are bitwise identical for any thread count. Nothing
+// Work is split by output rows (into chunks the threads take in turn), and
+// each output element is computed by a single thread with the same code
+// whatever the split, so results are bitwise identical for any thread count. Nothing
 // is allocated per job: the job is a function pointer and a context pointer.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <exception>
@@ -49,6 +50,32 @@ class ThreadPool {
           const Job& j = *static_cast<Job*>(ctx);
           const size_t begin = range_begin(j.n, j.parts, part), end = range_begin(j.n, j.parts, part + 1);
           if (begin < end) (*j.f)(begin, end);
+        },
+        &job);
+  }
+
+  // Splits [0, n) into chunks of `chunk` items (the last may be shorter) that
+  // the threads take in turn from a shared counter until none are left:
+  // f(begin, end) per chunk. Which thread runs a chunk varies from call to
+  // call, so f must compute each item the same way whoever runs it (the
+  // matvec does: one dot product per row). On a shared machine this keeps
+  // every thread busy even when the scheduler stalls one of them.
+  template <typename F>
+  void parallel_chunks(size_t n, size_t chunk, F&& f) {
+    if (chunk == 0) chunk = 1;
+    struct Job {
+      F* f;
+      size_t n, chunk;
+      std::atomic<size_t> next;
+    } job{&f, n, chunk, {0}};
+    run(
+        [](void* ctx, size_t) {
+          Job& j = *static_cast<Job*>(ctx);
+          for (;;) {
+            const size_t begin = j.next.fetch_add(j.chunk, std::memory_order_relaxed);
+            if (begin >= j.n) return;
+            (*j.f)(begin, begin + j.chunk < j.n ? begin + j.chunk : j.n);
+          }
         },
         &job);
   }

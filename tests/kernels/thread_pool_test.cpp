@@ -26,12 +26,16 @@ TEST(ThreadPool, RangesCoverEverythingOnce) {
     EXPECT_EQ(pool.size(), threads);
     for (size_t n : {0, 1, 2, 7, 100}) {
       std::vector<std::atomic<int>> hits(n);
-      for (int rep = 0; rep < 20; ++rep) {  // many jobs in a row reuse the workers
+      for (int rep = 0; rep < 20; ++rep) {  // many jobs in a row reuse the workers; both splits
         pool.parallel_for(n, [&](size_t b, size_t e) {
           for (size_t i = b; i < e; ++i) hits[i]++;
         });
+        pool.parallel_chunks(n, 3, [&](size_t b, size_t e) {
+          EXPECT_LE(e - b, 3u);
+          for (size_t i = b; i < e; ++i) hits[i]++;
+        });
       }
-      for (size_t i = 0; i < n; ++i) ASSERT_EQ(hits[i].load(), 20) << threads << " threads, n " << n << ", i " << i;
+      for (size_t i = 0; i < n; ++i) ASSERT_EQ(hits[i].load(), 40) << threads << " threads, n " << n << ", i " << i;
     }
   }
 }

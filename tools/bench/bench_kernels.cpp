@@ -7,6 +7,9 @@
 // Run: bench_kernels --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -38,26 +41,19 @@ ThreadPool& pool() {
 
 // ---------------------------------------------------------------- the roof
 
-// Reads every byte of `buf` once per call, split across the pool, the same
-// way the matvec splits its rows. Summing 64-bit words keeps the loop a pure
+// Reads every byte of `buf` once per call, split across the pool. Summing 64-bit words keeps the loop a pure
 // stream of loads (the compiler vectorises it) with a result to keep.
 uint64_t read_all(const std::vector<uint64_t>& buf) {
-  const size_t parts = pool().size();
-  std::vector<uint64_t> partial(parts * 8, 0);  // 64 bytes apart: no false sharing
-  pool().parallel_for(parts, [&](size_t p0, size_t p1) {
-    for (size_t p = p0; p < p1; ++p) {
-      const size_t b = ThreadPool::range_begin(buf.size(), parts, p),
-                   e = ThreadPool::range_begin(buf.size(), parts, p + 1);
-      uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-      size_t i = b;
-      for (; i + 4 <= e; i += 4) s0 += buf[i], s1 += buf[i + 1], s2 += buf[i + 2], s3 += buf[i + 3];
-      for (; i < e; ++i) s0 += buf[i];
-      partial[p * 8] = s0 + s1 + s2 + s3;
-    }
+  std::atomic<uint64_t> total{0};
+  // 128 KiB chunks taken in turn, as parallel_matvec takes its rows.
+  pool().parallel_chunks(buf.size(), 16384, [&](size_t b, size_t e) {
+    uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    size_t i = b;
+    for (; i + 4 <= e; i += 4) s0 += buf[i], s1 += buf[i + 1], s2 += buf[i + 2], s3 += buf[i + 3];
+    for (; i < e; ++i) s0 += buf[i];
+    total.fetch_add(s0 + s1 + s2 + s3, std::memory_order_relaxed);
   });
-  uint64_t s = 0;
-  for (uint64_t v : partial) s += v;
-  return s;
+  return total.load();
 }
 
 // 1 GiB: far larger than the 32 MiB last-level cache.
@@ -76,6 +72,23 @@ void BM_ReadBandwidth(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(buf.size() * 8));
   state.counters["threads"] = static_cast<double>(pool().size());
 }
+// Read bandwidth right now, in bytes/s: median of three passes over the
+// probe buffer. The machine is shared, so each GEMV measures its own roof
+// just before and just after it runs and reports the fraction against the
+// mean of the two; that ratio is far steadier than either number alone.
+double roof_now() {
+  const auto& buf = probe_buffer();
+  std::vector<double> rates;
+  for (int i = 0; i < 3; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    benchmark::DoNotOptimize(read_all(buf));
+    const std::chrono::duration<double> dt = std::chrono::steady_clock::now() - t0;
+    rates.push_back(static_cast<double>(buf.size() * 8) / dt.count());
+  }
+  std::sort(rates.begin(), rates.end());
+  return rates[1];
+}
+
 BENCHMARK(BM_ReadBandwidth)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(1.0);
 
 // ------------------------------------------------------------------ GEMV
@@ -122,6 +135,7 @@ void BM_Gemv(benchmark::State& state, DType type, Shape s) {
   const auto x = activations(s.cols);
   std::vector<float> y(static_cast<size_t>(s.rows));
   gemma4::runtime::MatmulScratch scratch;
+  const double roof_before = roof_now();
   for (auto _ : state) {
     gemma4::runtime::parallel_matvec(pool(), type, w.get(), static_cast<size_t>(s.rows), static_cast<size_t>(s.cols),
                                      x.data(), y.data(), scratch);
@@ -131,7 +145,12 @@ void BM_Gemv(benchmark::State& state, DType type, Shape s) {
   const double bytes = static_cast<double>(*gemma4::kernels::row_bytes(type, static_cast<uint64_t>(s.cols))) *
                        static_cast<double>(s.rows);
   state.SetBytesProcessed(static_cast<int64_t>(bytes * static_cast<double>(state.iterations())));
+  const double roof = 0.5 * (roof_before + roof_now());  // timing has stopped here
   state.counters["weight_MiB"] = bytes / (1 << 20);
+  state.counters["roof_GBps"] = roof / 1e9;
+  // A rate counter divides by the run time: bytes / roof / seconds = fraction.
+  state.counters["frac_of_roof"] =
+      benchmark::Counter(bytes * static_cast<double>(state.iterations()) / roof, benchmark::Counter::kIsRate);
 }
 
 void BM_Gemm512(benchmark::State& state, DType type, Shape s) {
