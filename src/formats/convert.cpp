@@ -10,6 +10,9 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -205,6 +208,17 @@ void add_tokenizer_metadata(GgufWriter& w, const fs::path& folder, const ModelCo
   if (!tmpl.empty()) w.add_metadata("tokenizer.chat_template", GgufValue::string(tmpl));
 }
 
+// Tells the kernel we are done with a tensor's pages of the (read-only,
+// file-backed) input mapping, so resident memory stays near one tensor
+// instead of growing to the whole model; the pages would be re-read from the
+// file if touched again.
+void release_pages(std::span<const std::byte> data) {
+  const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto begin = (reinterpret_cast<uintptr_t>(data.data()) + page - 1) / page * page;
+  const auto end = (reinterpret_cast<uintptr_t>(data.data()) + data.size()) / page * page;
+  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
+
 struct Item {
   std::string gguf_name;
   TensorView source;
@@ -315,7 +329,13 @@ ConvertResult convert_to_gguf(const fs::path& input, const fs::path& output, con
     const Item& it = items[i];
     const TensorView& t = it.source;
     if (it.out_type == t.type) {
-      w.write_tensor(it.gguf_name, t.data);  // straight from the mapping, no copy
+      // Straight from the mapping, no copy; in pieces so pages can be released as we go.
+      constexpr size_t kCopyChunk = size_t{16} << 20;
+      for (size_t at = 0; at < t.data.size(); at += kCopyChunk) {
+        const auto piece = t.data.subspan(at, std::min(kCopyChunk, t.data.size() - at));
+        w.write_tensor_chunk(it.gguf_name, piece);
+        if (m.source == ModelSource::Gguf || it.gguf_name != "rope_freqs.weight") release_pages(piece);
+      }
     } else {
       // Whole rows at a time: quantized blocks never cross a row.
       const uint64_t row = t.shape.back();
@@ -336,6 +356,7 @@ ConvertResult convert_to_gguf(const fs::path& input, const fs::path& output, con
           }
         }
         w.write_tensor_chunk(it.gguf_name, out);
+        release_pages(t.data.subspan(done * in_row, count * in_row));
         done += count;
       }
     }
