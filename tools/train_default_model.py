@@ -19,7 +19,9 @@ Steps (each can be rerun; everything goes to --work, the result to --out):
      greedy continuations computed by transformers (the C++ tests compare)
 
 Usage:
-  python3 tools/train_default_model.py --minutes 60 --out models/gemma4-kjv-tiny
+  python3 tools/train_default_model.py --steps 1500 --out models/gemma4-kjv-tiny
+  (checkpoints every 25 steps in --work: a stopped run resumes; --export-only
+  exports the last checkpoint)
 (pins in tools/fixtures/requirements-torch.txt, plus tokenizers).
 """
 
@@ -209,7 +211,9 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--work", default="/tmp/gemma4-train")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "models", "gemma4-kjv-tiny"))
-    ap.add_argument("--minutes", type=float, default=60.0, help="training time budget")
+    ap.add_argument("--steps", type=int, default=1500, help="optimizer steps (the learning-rate schedule spans them)")
+    ap.add_argument("--minutes", type=float, default=0.0, help="stop early after this many minutes (0: no limit)")
+    ap.add_argument("--export-only", action="store_true", help="export the last checkpoint in --work and stop")
     ap.add_argument("--seq", type=int, default=256)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--lr", type=float, default=3e-3)
@@ -236,15 +240,26 @@ def main():
     model = Gemma4ForCausalLM(Gemma4TextConfig(**MODEL))
     print(f"model: {sum(p.numel() for p in model.parameters())} parameters")
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95), weight_decay=0.05)
-    budget = args.minutes * 60
-    start = time.time()
-    step, ema = 0, None
+    ckpt = os.path.join(args.work, "checkpoint.pt")
+    step, ema, spent = 0, None, 0.0
+    if os.path.exists(ckpt):  # resume (or export) where the last run stopped
+        state = torch.load(ckpt)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        step, ema, spent = state["step"], state["ema"], state["minutes"] * 60
+        print(f"resumed at step {step}")
+    if args.export_only:
+        export(model, tok, args.out, args, {"steps": step, "tokens_seen": step * args.batch * args.seq,
+                                            "final_loss_ema": round(ema or 0.0, 4), "minutes": round(spent / 60, 1),
+                                            "corpus_tokens": len(stream)})
+        return
+    start = time.time() - spent
     model.train()
-    while True:
+    while step < args.steps:
         elapsed = time.time() - start
-        if elapsed > budget:
+        if args.minutes and elapsed > args.minutes * 60:
             break
-        frac = elapsed / budget
+        frac = step / args.steps
         lr = args.lr * min(1.0, (step + 1) / 100) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
         for g in opt.param_groups:
             g["lr"] = lr
@@ -257,8 +272,10 @@ def main():
         opt.step()
         ema = loss.item() if ema is None else 0.98 * ema + 0.02 * loss.item()
         step += 1
-        if step % 50 == 0:
+        if step % 25 == 0:
             print(f"step {step} loss {ema:.3f} lr {lr:.2e} {elapsed / 60:.1f} min", flush=True)
+            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "ema": ema,
+                        "minutes": (time.time() - start) / 60}, ckpt)
     stats = {"steps": step, "tokens_seen": step * args.batch * args.seq, "final_loss_ema": round(ema, 4),
              "minutes": round((time.time() - start) / 60, 1), "corpus_tokens": len(stream)}
     print(stats)

@@ -1,8 +1,10 @@
 // The public API as a library user calls it, on the E2B-like fixture model
 // (tests/data/models/e2b: random weights, a 512-token BPE tokenizer).
 #include <gtest/gtest.h>
+
 #include <gemma4/error.hpp>
 #include <gemma4/model.hpp>
+#include "src/formats/convert.hpp"
 
 #include <algorithm>
 #include <filesystem>
@@ -146,6 +148,23 @@ TEST(Api, SavedContextContinuesExactly) {
   EXPECT_THROW(other.load(state), gemma4::Error);
   fs::remove(state);
   EXPECT_THROW(other.load(state), gemma4::Error);
+}
+
+TEST(Api, GgufFileBehavesLikeTheFolderItWasConvertedFrom) {
+  const fs::path gguf = fs::temp_directory_path() / "gemma4_api_e2b_f32.gguf";
+  gemma4::formats::ConvertOptions o;
+  o.scheme = gemma4::formats::convert_scheme("f32");
+  gemma4::formats::convert_to_gguf(fixture(), gguf, o);
+  auto from_gguf = gemma4::Model::load(gguf);
+  auto from_folder = load();
+  const std::string text = "And God said, Let there be light: and there was light.";
+  EXPECT_EQ(from_gguf->tokenize(text), from_folder->tokenize(text));
+  EXPECT_EQ(from_gguf->stop_ids(), from_folder->stop_ids());
+  const auto prompt = from_folder->chat_prompt(R"([{"role":"user","content":"Hello"}])");
+  EXPECT_EQ(from_gguf->chat_prompt(R"([{"role":"user","content":"Hello"}])"), prompt);
+  gemma4::Context a(from_gguf, {.n_ctx = 64}), b(from_folder, {.n_ctx = 64});
+  EXPECT_EQ(a.generate(prompt, greedy(8)).tokens, b.generate(prompt, greedy(8)).tokens);
+  fs::remove(gguf);
 }
 
 TEST(Api, MissingModelIsAClearError) {
