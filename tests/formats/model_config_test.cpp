@@ -1,6 +1,7 @@
 // ModelConfig from config.json and from GGUF metadata, the released models'
 // per-layer facts, and tensor validation against the config.
 #include "src/formats/model_config.hpp"
+#include "src/formats/model_files.hpp"
 #include "src/formats/safetensors.hpp"
 
 #include <gemma4/error.hpp>
@@ -300,6 +301,10 @@ TEST(ModelConfigBadInput, Gguf) {
   const auto arch = GgufFile::open(kData / "gguf_py_types.gguf");  // gemma4 arch, but no model keys
   expect_error([&] { config_from_gguf(arch); }, "missing metadata 'gemma4.embedding_length'");
   expect_error([] { config_from_gguf(GgufFile::open(kData / "gguf_py_align64.gguf")); }, "gemma4.");
+  expect_error([] { config_from_gguf(GgufFile::open(kData / "tiny_mmproj.gguf")); }, "unsupported architecture 'clip'");
+  expect_error([] { config_from_gguf(GgufFile::open(kData / "tiny_mmproj.gguf")); }, "mmproj");
+  expect_error([] { open_model_files(kData / "tiny_mmproj.gguf"); }, "tiny_mmproj.gguf");
+  expect_error([] { open_model_files(kData / "configs"); }, "no config.json");
 }
 
 TEST(ModelConfigBadInput, TensorsAgainstConfig) {
