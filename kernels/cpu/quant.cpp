@@ -172,12 +172,22 @@ float symmetric_scale(const float* x, float& inv) {
   return d;
 }
 
+// float -> level by truncation toward zero, as ggml's (int8_t)/(uint8_t)
+// casts do for the values finite input produces (0 <= v < top + 1); anything
+// else is clamped into [0, top], NaN (from NaN or infinite input) to 0, so
+// bad input gives bad levels, never undefined behaviour.
+int truncated_level(float v, int top) {
+  if (!(v > 0.0f)) return 0;
+  if (v >= static_cast<float>(top)) return top;
+  return static_cast<int>(v);
+}
+
 // Level for x * inv in a symmetric scheme: shift by half the levels and round
 // half up (one float addition of levels/2 + 0.5, as ggml does), clamped to the
 // top level (the most negative value maps to 0 exactly).
 int symmetric_level(float scaled, int levels) {
   const float offset = static_cast<float>(levels / 2) + 0.5f;  // 8.5 or 16.5, exact
-  return std::min(levels - 1, static_cast<int>(scaled + offset));
+  return truncated_level(scaled + offset, levels - 1);
 }
 
 void quant_q4_0(const float* x, BlockQ4_0* b, size_t nb) {
@@ -225,8 +235,8 @@ void quant_q4_1(const float* x, BlockQ4_1* b, size_t nb) {
     b[i].d = f32_to_f16(d);
     b[i].m = f32_to_f16(min);
     for (int j = 0; j < kQK / 2; ++j) {
-      const int lo = std::min(15, static_cast<int>((x[j] - min) * inv + 0.5f));
-      const int hi = std::min(15, static_cast<int>((x[j + kQK / 2] - min) * inv + 0.5f));
+      const int lo = truncated_level((x[j] - min) * inv + 0.5f, 15);
+      const int hi = truncated_level((x[j + kQK / 2] - min) * inv + 0.5f, 15);
       b[i].qs[j] = static_cast<uint8_t>(lo | (hi << 4));
     }
   }
@@ -242,9 +252,8 @@ void quant_q5_1(const float* x, BlockQ5_1* b, size_t nb) {
     b[i].m = f32_to_f16(min);
     uint32_t qh = 0;
     for (int j = 0; j < kQK / 2; ++j) {
-      // ggml does not clamp here; (x - min) * inv + 0.5 stays below 32 in float.
-      const int lo = std::min(31, static_cast<int>((x[j] - min) * inv + 0.5f));
-      const int hi = std::min(31, static_cast<int>((x[j + kQK / 2] - min) * inv + 0.5f));
+      const int lo = truncated_level((x[j] - min) * inv + 0.5f, 31);
+      const int hi = truncated_level((x[j + kQK / 2] - min) * inv + 0.5f, 31);
       b[i].qs[j] = static_cast<uint8_t>((lo & 0x0f) | ((hi & 0x0f) << 4));
       qh |= static_cast<uint32_t>(lo >> 4) << j;
       qh |= static_cast<uint32_t>(hi >> 4) << (j + kQK / 2);
@@ -260,7 +269,10 @@ void quant_q8_0(const float* x, BlockQ8_0* b, size_t nb) {
     const float d = amax / 127.0f;
     const float inv = d != 0.0f ? 1.0f / d : 0.0f;
     b[i].d = f32_to_f16(d);
-    for (int j = 0; j < kQK; ++j) b[i].qs[j] = static_cast<int8_t>(std::round(x[j] * inv));
+    for (int j = 0; j < kQK; ++j) {
+      const float r = std::round(x[j] * inv);  // |r| <= 127 for finite input
+      b[i].qs[j] = static_cast<int8_t>(r >= -127.0f && r <= 127.0f ? r : (r > 0 ? 127.0f : r < 0 ? -127.0f : 0.0f));
+    }
   }
 }
 
