@@ -25,6 +25,15 @@ using nlohmann::json;
 
 constexpr std::string_view kSpaceMark = "\xE2\x96\x81";  // "▁"
 
+// object[key], or null when the object has no such key (or is no object):
+// nlohmann's const operator[] must not be called with a missing key.
+const json& field(const json& object, const char* key) {
+  static const json null_node;
+  if (!object.is_object()) return null_node;
+  const auto it = object.find(key);
+  return it == object.end() ? null_node : *it;
+}
+
 class JsonLoader {
  public:
   explicit JsonLoader(const std::string& source) : source_(source) {}
@@ -87,21 +96,20 @@ class JsonLoader {
   // Decides whether " " is written "▁", and rejects every other pipeline step.
   bool escape_spaces(const json& root) const {
     bool escape = false;
-    const json null_node;
-    const json& norm = root.contains("normalizer") ? root["normalizer"] : null_node;
+    const json& norm = field(root, "normalizer");
     for (const json* step : steps(norm, "normalizers")) {
-      if (type_of(*step) == "Replace" && string_pattern((*step)["pattern"], " ") &&
-          (*step)["content"] == std::string(kSpaceMark)) {
+      if (type_of(*step) == "Replace" && string_pattern(field(*step, "pattern"), " ") &&
+          field(*step, "content") == std::string(kSpaceMark)) {
         escape = true;
       } else {
         fail(fmt::format("unsupported normalizer \"{}\" (Gemma's is Replace(\" \", \"\u2581\"))", type_of(*step)));
       }
     }
-    const json& pre = root.contains("pre_tokenizer") ? root["pre_tokenizer"] : null_node;
+    const json& pre = field(root, "pre_tokenizer");
     for (const json* step : steps(pre, "pretokenizers")) {
       if (plain_metaspace(*step)) {
         escape = true;
-      } else if (type_of(*step) == "Split" && escape && string_pattern((*step)["pattern"], " ") &&
+      } else if (type_of(*step) == "Split" && escape && string_pattern(field(*step, "pattern"), " ") &&
                  !optional_bool(*step, "invert", "pre_tokenizer")) {
         // Splits on " ", which the normalizer has already replaced: nothing to do.
       } else {
@@ -129,10 +137,9 @@ class JsonLoader {
     }
     if (!root.is_object()) fail("the top level is not a JSON object");
     const json& model = member(root, "model", "the file");
-    if (model.contains("type") && model["type"] != "BPE")
-      fail(fmt::format("model type {} is not supported (only BPE)", model["type"].dump()));
-    if (model.contains("dropout") && !model["dropout"].is_null() && model["dropout"] != 0)
-      fail("BPE dropout is not supported");
+    if (model.contains("type") && field(model, "type") != "BPE")
+      fail(fmt::format("model type {} is not supported (only BPE)", field(model, "type").dump()));
+    if (!field(model, "dropout").is_null() && field(model, "dropout") != 0) fail("BPE dropout is not supported");
     for (const char* key : {"continuing_subword_prefix", "end_of_word_suffix"})
       if (const auto v = optional_string(model, key, "model"); v && !v->empty())
         fail(fmt::format("model.{} is not supported", key));
@@ -153,8 +160,7 @@ class JsonLoader {
       if (!entries.emplace(i, std::pair(piece, TokenKind::kNormal)).second)
         fail(fmt::format("model.vocab gives id {} twice", i));
     }
-    if (root.contains("added_tokens") && !root["added_tokens"].is_null()) {
-      const json& added = root["added_tokens"];
+    if (const json& added = field(root, "added_tokens"); !added.is_null()) {
       if (!added.is_array()) fail("added_tokens is not an array");
       for (std::size_t k = 0; k < added.size(); ++k) {
         const std::string where = fmt::format("added_tokens[{}]", k);

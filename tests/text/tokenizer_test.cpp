@@ -348,6 +348,7 @@ TEST(TokenizerErrors, MalformedJson) {
   bad(replace("\"ab\": 4", "\"ab\": 3"), "id 3 twice");
   bad(replace("\"unk_token\": \"<unk>\"", "\"unk_token\": \"<nope>\""), "unk_token");
   bad(replace("\"type\": \"Replace\"", "\"type\": \"NFKC\""), "unsupported normalizer");
+  bad(replace("\"pattern\": {\"String\": \" \"}, ", ""), "unsupported normalizer");  // Replace without a pattern
   bad(replace("\"pre_tokenizer\": null", "\"pre_tokenizer\": {\"type\": \"ByteLevel\"}"), "unsupported pre_tokenizer");
   bad(replace("\"content\": \"<bos>\"", "\"content\": \"<bos>\", \"lstrip\": true"), "lstrip");
   bad(replace("\"id\": 1, \"content\": \"<bos>\"", "\"id\": 2, \"content\": \"<bos>\""), "vocabulary has 'a'");
