@@ -97,7 +97,9 @@ class Model {
   // "E2B", "E4B", "26B-A4B", "31B" or "custom", and a one-line description.
   std::string variant() const;
   std::string description() const;
-  size_t max_context() const;  // the longest context the model was trained for
+  size_t max_context() const;     // the longest context the model was trained for
+  uint64_t weight_bytes() const;  // bytes of the text decoder's weights as stored
+  uint64_t n_params() const;      // parameters of the text decoder
   double load_ms() const;
 
   // Text <-> token ids. Special-token text in `text` stays plain text unless

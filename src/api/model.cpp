@@ -107,6 +107,18 @@ std::string Model::description() const {
 size_t Model::max_context() const {
   return impl_->loaded->config.max_position;
 }
+
+uint64_t Model::weight_bytes() const {
+  uint64_t n = 0;
+  for (const auto& [name, t] : impl_->loaded->tensors) n += t.data.size();
+  return n;
+}
+
+uint64_t Model::n_params() const {
+  uint64_t n = 0;
+  for (const auto& [name, t] : impl_->loaded->tensors) n += t.elements();
+  return n;
+}
 double Model::load_ms() const {
   return impl_->load_ms;
 }

@@ -19,6 +19,10 @@ CLI::App* add_run_command(CLI::App& app);  // cmd_run.cpp
 int run_run_command();
 CLI::App* add_perplexity_command(CLI::App& app);  // cmd_perplexity.cpp
 int run_perplexity_command();
+CLI::App* add_tokenize_command(CLI::App& app);  // cmd_tokenize.cpp
+int run_tokenize_command();
+CLI::App* add_bench_command(CLI::App& app);  // cmd_bench.cpp
+int run_bench_command();
 
 int main(int argc, char** argv) {
   CLI::App app{"gemma4: run Gemma 4 models locally"};
@@ -32,6 +36,8 @@ int main(int argc, char** argv) {
   auto* convert = add_convert_command(app);
   auto* run = add_run_command(app);
   auto* perplexity = add_perplexity_command(app);
+  auto* tokenize = add_tokenize_command(app);
+  auto* bench = add_bench_command(app);
 
   try {
     app.parse(argc, argv);
@@ -47,6 +53,8 @@ int main(int argc, char** argv) {
     if (info->parsed()) return run_info_command();
     if (convert->parsed()) return run_convert_command();
     if (perplexity->parsed()) return run_perplexity_command();
+    if (tokenize->parsed()) return run_tokenize_command();
+    if (bench->parsed()) return run_bench_command();
     if (run->parsed()) {
       install_interrupt_handler();
       return run_run_command();
