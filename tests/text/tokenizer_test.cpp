@@ -211,6 +211,12 @@ TEST_F(TokenizerParity, AllLoadersBuildTheSameVocabulary) {
   }
 }
 
+TEST_F(TokenizerParity, DirectoryLoadsEitherFile) {
+  const Tokenizer tok = Tokenizer::from_directory(kDir);  // tokenizer.model when present
+  EXPECT_EQ(tok.merges(), tokenizers_->at("tokenizer.model")->merges());
+  EXPECT_EQ(tok.encode((*cases_)[20].text), (*cases_)[20].ids);
+}
+
 TEST_F(TokenizerParity, SpecialTokensSitAtGemma4Ids) {
   const Tokenizer& tok = *tokenizers_->at("tokenizer.json");
   const std::map<std::string, std::int32_t> expected = {
