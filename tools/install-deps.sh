@@ -7,6 +7,7 @@ packages=(
   build-essential cmake pkg-config git
   libfmt-dev nlohmann-json3-dev libxsimd-dev libcli11-dev libsentencepiece-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  tmux  # the test suite drives `gemma4 chat` in a real terminal
 )
 
 missing=()

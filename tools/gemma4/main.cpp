@@ -23,6 +23,8 @@ CLI::App* add_tokenize_command(CLI::App& app);  // cmd_tokenize.cpp
 int run_tokenize_command();
 CLI::App* add_bench_command(CLI::App& app);  // cmd_bench.cpp
 int run_bench_command();
+CLI::App* add_chat_command(CLI::App& app);  // cmd_chat.cpp
+int run_chat_command();
 
 int main(int argc, char** argv) {
   CLI::App app{"gemma4: run Gemma 4 models locally"};
@@ -38,6 +40,7 @@ int main(int argc, char** argv) {
   auto* perplexity = add_perplexity_command(app);
   auto* tokenize = add_tokenize_command(app);
   auto* bench = add_bench_command(app);
+  auto* chat = add_chat_command(app);
 
   try {
     app.parse(argc, argv);
@@ -55,6 +58,10 @@ int main(int argc, char** argv) {
     if (perplexity->parsed()) return run_perplexity_command();
     if (tokenize->parsed()) return run_tokenize_command();
     if (bench->parsed()) return run_bench_command();
+    if (chat->parsed()) {
+      install_interrupt_handler();
+      return run_chat_command();
+    }
     if (run->parsed()) {
       install_interrupt_handler();
       return run_run_command();
