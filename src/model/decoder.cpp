@@ -335,18 +335,25 @@ void Decoder::attention_block(Context& c, size_t l, size_t row0, size_t rows, in
   kernels::add(x, c.tmp_.data(), x, rows * H);
 }
 
-void Decoder::ffn_block(Context& c, size_t l, size_t row0, size_t rows) const {
+// The dense GeGLU MLP of layer l on the residual rows x: writes
+// down(gelu(gate(n)) * up(n)) with n = ffn_norm(x) into c.tmp_, then its
+// post-norm `post_norm` (post_feedforward_layernorm, or _1 in MoE layers).
+void Decoder::dense_mlp(Context& c, size_t l, const float* x, size_t rows, const std::vector<float>& post_norm) const {
   const ModelPlan& p = plan_;
   const LayerWeights& w = weights_.layers[l];
-  const LayerConsts& k = consts_[l];
   const size_t H = p.hidden, F = p.layers[l].ffn_dim;
-  float* x = &c.x_[row0 * H];
-  kernels::rms_norm(x, k.ffn_norm.data(), c.xn_.data(), rows, H, p.eps);
+  kernels::rms_norm(x, consts_[l].ffn_norm.data(), c.xn_.data(), rows, H, p.eps);
   linear(c.exec(), *w.gate, c.xn_.data(), rows, c.gate_.data());
   linear(c.exec(), *w.up, c.xn_.data(), rows, c.up_.data());
   kernels::geglu(c.gate_.data(), c.up_.data(), c.gate_.data(), rows * F);
   linear(c.exec(), *w.down, c.gate_.data(), rows, c.tmp_.data());
-  kernels::rms_norm(c.tmp_.data(), k.post_ffn_norm.data(), c.tmp_.data(), rows, H, p.eps);
+  kernels::rms_norm(c.tmp_.data(), post_norm.data(), c.tmp_.data(), rows, H, p.eps);
+}
+
+void Decoder::ffn_block(Context& c, size_t l, size_t row0, size_t rows) const {
+  const size_t H = plan_.hidden;
+  float* x = &c.x_[row0 * H];
+  dense_mlp(c, l, x, rows, consts_[l].post_ffn_norm);
   kernels::add(x, c.tmp_.data(), x, rows * H);
 }
 
@@ -354,16 +361,11 @@ void Decoder::moe_block(Context& c, size_t l, size_t row0, size_t rows) const {
   const ModelPlan& p = plan_;
   const LayerWeights& w = weights_.layers[l];
   const LayerConsts& k = consts_[l];
-  const size_t H = p.hidden, F = p.layers[l].ffn_dim, E = p.n_experts, I = p.expert_dim;
+  const size_t H = p.hidden, E = p.n_experts, I = p.expert_dim;
   float* x = &c.x_[row0 * H];  // the residual r: both branches read it
 
-  // Dense branch.
-  kernels::rms_norm(x, k.ffn_norm.data(), c.xn_.data(), rows, H, p.eps);
-  linear(c.exec(), *w.gate, c.xn_.data(), rows, c.gate_.data());
-  linear(c.exec(), *w.up, c.xn_.data(), rows, c.up_.data());
-  kernels::geglu(c.gate_.data(), c.up_.data(), c.gate_.data(), rows * F);
-  linear(c.exec(), *w.down, c.gate_.data(), rows, c.tmp_.data());
-  kernels::rms_norm(c.tmp_.data(), k.post_ffn_norm_1.data(), c.tmp_.data(), rows, H, p.eps);
+  // Dense branch, into c.tmp_.
+  dense_mlp(c, l, x, rows, k.post_ffn_norm_1);
 
   // Router: weightless norm of r, times its scale and H^-1/2; softmax over
   // all experts; the top k renormalised and scaled per expert.

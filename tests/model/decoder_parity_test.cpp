@@ -5,8 +5,6 @@
 #include <gtest/gtest.h>
 #include <gemma4/error.hpp>
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -18,40 +16,17 @@
 #include <vector>
 
 #include "src/model/loader.hpp"
+#include "tests/model/reference.hpp"
 
 namespace {
 
 namespace fs = std::filesystem;
 using gemma4::model::Context;
 using gemma4::model::Logits;
-
-struct Reference {
-  std::vector<int32_t> prompt, greedy;
-  std::vector<float> logits;  // [prompt][vocab]
-  size_t vocab = 0;
-};
-
-fs::path fixture(const std::string& variant) {
-  return fs::path(GEMMA4_TEST_DATA_DIR) / "models" / variant;
-}
-
-Reference read_reference(const std::string& variant) {
-  std::ifstream in(fixture(variant) / "reference.json");
-  const auto j = nlohmann::json::parse(in);
-  Reference r;
-  r.prompt = j.at("prompt").get<std::vector<int32_t>>();
-  r.greedy = j.at("greedy").get<std::vector<int32_t>>();
-  r.vocab = j.at("logits_shape").at(1).get<size_t>();
-  r.logits.resize(r.prompt.size() * r.vocab);
-  std::ifstream lf(fixture(variant) / "logits.f32", std::ios::binary);
-  lf.read(reinterpret_cast<char*>(r.logits.data()), static_cast<std::streamsize>(r.logits.size() * sizeof(float)));
-  EXPECT_TRUE(lf.good());
-  return r;
-}
-
-size_t argmax(const float* x, size_t n) {
-  return static_cast<size_t>(std::max_element(x, x + n) - x);
-}
+using gemma4::testing::argmax;
+using gemma4::testing::fixture;
+using gemma4::testing::read_reference;
+using gemma4::testing::Reference;
 
 class DecoderParity : public ::testing::TestWithParam<std::string> {};
 

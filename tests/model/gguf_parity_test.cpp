@@ -3,49 +3,28 @@
 // safetensors checkpoint does; Q8_0 must stay close (measured and bounded).
 #include <gtest/gtest.h>
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <string>
 #include <vector>
 
 #include "src/formats/convert.hpp"
 #include "src/model/loader.hpp"
+#include "tests/model/reference.hpp"
 
 namespace {
 
 namespace fs = std::filesystem;
 using gemma4::model::Context;
 using gemma4::model::Logits;
-
-struct Reference {
-  std::vector<int32_t> prompt, greedy;
-  std::vector<float> logits;
-  size_t vocab = 0;
-};
-
-Reference read_reference(const fs::path& dir) {
-  std::ifstream in(dir / "reference.json");
-  const auto j = nlohmann::json::parse(in);
-  Reference r;
-  r.prompt = j.at("prompt").get<std::vector<int32_t>>();
-  r.greedy = j.at("greedy").get<std::vector<int32_t>>();
-  r.vocab = j.at("logits_shape").at(1).get<size_t>();
-  r.logits.resize(r.prompt.size() * r.vocab);
-  std::ifstream lf(dir / "logits.f32", std::ios::binary);
-  lf.read(reinterpret_cast<char*>(r.logits.data()), static_cast<std::streamsize>(r.logits.size() * sizeof(float)));
-  return r;
-}
-
-size_t argmax(const float* x, size_t n) {
-  return static_cast<size_t>(std::max_element(x, x + n) - x);
-}
+using gemma4::testing::argmax;
+using gemma4::testing::fixture;
+using gemma4::testing::read_reference;
+using gemma4::testing::Reference;
 
 fs::path convert(const std::string& variant, const std::string& type) {
-  const fs::path in = fs::path(GEMMA4_TEST_DATA_DIR) / "models" / variant;
+  const fs::path in = fixture(variant);
   const fs::path out = fs::temp_directory_path() / ("gemma4_fixture_" + variant + "_" + type + ".gguf");
   gemma4::formats::ConvertOptions o;
   o.scheme = gemma4::formats::convert_scheme(type);
@@ -81,8 +60,7 @@ Measured measure(const fs::path& gguf, const Reference& ref) {
 class GgufParity : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(GgufParity, F32FileMatchesTheReference) {
-  const fs::path dir = fs::path(GEMMA4_TEST_DATA_DIR) / "models" / GetParam();
-  const Reference ref = read_reference(dir);
+  const Reference ref = read_reference(GetParam());
   const fs::path gguf = convert(GetParam(), "f32");
   const Measured r = measure(gguf, ref);
   RecordProperty("max_abs_logit_diff", std::to_string(r.max_abs));
@@ -98,8 +76,7 @@ TEST_P(GgufParity, F32FileMatchesTheReference) {
 // chaotic enough that 8-bit rounding alone moves their logits by several units
 // in transformers too; quality is measured with `gemma4 perplexity --kld`.)
 TEST_P(GgufParity, Q8_0FileRunsEndToEnd) {
-  const fs::path dir = fs::path(GEMMA4_TEST_DATA_DIR) / "models" / GetParam();
-  const Reference ref = read_reference(dir);
+  const Reference ref = read_reference(GetParam());
   const fs::path gguf = convert(GetParam(), "q8_0");
   auto m = gemma4::model::load_model(gguf);
   EXPECT_EQ(m->tensors.at("layers.0.self_attn.q_proj.weight").type, gemma4::kernels::DType::Q8_0);
