@@ -7,7 +7,8 @@ packages=(
   build-essential cmake pkg-config git
   libfmt-dev nlohmann-json3-dev libxsimd-dev libcli11-dev libsentencepiece-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  tmux  # the test suite drives `gemma4 chat` in a real terminal
+  tmux                      # the test suite drives `gemma4 chat` in a real terminal
+  clang libclang-rt-14-dev  # the test suite fuzzes every parser with libFuzzer + ASan/UBSan
 )
 
 missing=()
