@@ -88,6 +88,7 @@ int run_run_command() {
     return !interrupted();
   });
   std::fputc('\n', stdout);
+  std::fflush(stdout);  // the timing line (stderr) comes after the text
   print_timings(*model, result);
   return 0;
 }
