@@ -30,7 +30,7 @@ import sys
 
 import numpy as np
 import torch
-from safetensors.numpy import save_file
+from safetensors.torch import save_file
 from transformers import Gemma4ForCausalLM, Gemma4TextConfig
 
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
@@ -66,23 +66,27 @@ def tensor_shapes(text):
     for name, t in list(model.named_parameters()) + list(model.named_buffers()):
         if name == "lm_head.weight" or not name.startswith("model."):
             continue
-        if name.endswith("embed_scale"):
+        if name.endswith("embed_scale") or "rotary_emb" in name:  # computed, not stored
             continue
         shapes["model.language_model." + name[len("model."):]] = tuple(t.shape)
     return shapes
 
 
 def random_bf16(shape, rng, kind):
-    """bf16 bits (uint16) of values shaped like a trained model's."""
+    """bf16 bits (uint16) of values shaped like a trained model's, drawn in
+    chunks so that a 4.7 GB table needs little more memory than itself."""
     n = int(np.prod(shape))
-    if kind == "norm":
-        x = rng.uniform(0.5, 1.5, n).astype(np.float32)
-    else:
-        fan_in = shape[-1]
-        x = rng.standard_normal(n, dtype=np.float32) * np.float32(1.0 / np.sqrt(fan_in))
-    bits = x.view(np.uint32)
-    bits = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16  # round to nearest even
-    return bits.astype(np.uint16).reshape(shape)
+    out = np.empty(n, dtype=np.uint16)
+    chunk = 1 << 24
+    for start in range(0, n, chunk):
+        m = min(chunk, n - start)
+        if kind == "norm":
+            x = rng.uniform(0.5, 1.5, m).astype(np.float32)
+        else:
+            x = rng.standard_normal(m, dtype=np.float32) * np.float32(1.0 / np.sqrt(shape[-1]))
+        bits = x.view(np.uint32)
+        out[start:start + m] = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16  # round to nearest even
+    return out.reshape(shape)
 
 
 def write_checkpoint(variant, layers, folder, seed):
@@ -103,16 +107,10 @@ def write_checkpoint(variant, layers, folder, seed):
             return
         index += 1
         name = f"model-{index:05d}.safetensors"
-        # safetensors.numpy has no bf16 dtype: write the bits as uint16, then
-        # patch the header's dtype to BF16 (same size, same layout).
         path = os.path.join(folder, name)
-        save_file(shard, path, metadata={"format": "pt"})
-        with open(path, "r+b") as f:
-            n = int.from_bytes(f.read(8), "little")
-            header = f.read(n).replace(b'"dtype":"U16"', b'"dtype":"BF16"')
-            assert len(header) == n
-            f.seek(8)
-            f.write(header)
+        # numpy has no bf16: the bits travel as int16 and are viewed as bf16.
+        tensors = {k: torch.from_numpy(v.view(np.int16)).view(torch.bfloat16) for k, v in shard.items()}
+        save_file(tensors, path, metadata={"format": "pt"})
         for k in shard:
             weight_map[k] = name
         shard, shard_bytes = {}, 0
