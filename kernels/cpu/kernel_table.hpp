@@ -23,17 +23,32 @@ struct MatmulTable {
   VecDotFn dot_q4_k, dot_q5_k, dot_q6_k;
 };
 
+// R rows times T prepared activation rows at once (matmul_tile_isa.cpp):
+// y[t * ldy + r] for r < rows, t < n_tok, weight row r at w + r * w_stride,
+// activation row t at x + t * x_stride. Each element comes out bitwise the
+// same whatever rows, n_tok and the pointers are. Null where a path has none.
+using TileDotFn = void (*)(size_t n, const void* w, size_t w_stride, size_t rows, const void* x, size_t x_stride,
+                           size_t n_tok, float* y, size_t ldy);
+
+struct TileKernels {
+  TileDotFn q4_0;
+};
+
 namespace scalar {
 const MatmulTable& matmul_table();
-}
+const TileKernels& tile_kernels();
+}  // namespace scalar
 namespace avx2 {
 const MatmulTable& matmul_table();
-}
+const TileKernels& tile_kernels();
+}  // namespace avx2
 namespace avx512 {
 const MatmulTable& matmul_table();
-}
+const TileKernels& tile_kernels();
+}  // namespace avx512
 namespace neon {
 const MatmulTable& matmul_table();
-}
+const TileKernels& tile_kernels();
+}  // namespace neon
 
 }  // namespace gemma4::kernels

@@ -36,6 +36,30 @@ const MatmulTable& active_table() {
   return table_for(active_isa());
 }
 
+const TileKernels& active_tiles() {
+  switch (active_isa()) {
+#if defined(GEMMA4_HAVE_ISA_AVX2)
+    case Isa::avx2:
+      return avx2::tile_kernels();
+#endif
+#if defined(GEMMA4_HAVE_ISA_AVX512)
+    case Isa::avx512:
+      return avx512::tile_kernels();
+#endif
+#if defined(GEMMA4_HAVE_ISA_NEON)
+    case Isa::neon:
+      return neon::tile_kernels();
+#endif
+    default:
+      return scalar::tile_kernels();
+  }
+}
+
+// The register-blocked kernel for w on the active path, or null.
+TileDotFn tile_for(DType w) {
+  return w == DType::Q4_0 ? active_tiles().q4_0 : nullptr;
+}
+
 // f32: x as is. bf16_pairs: x with each full run of 32 values reordered as its
 // 16 even-indexed values, then its 16 odd-indexed ones (the tail as is): a
 // 32-bit lane of BF16 weights holds an even and an odd element, and this
@@ -138,6 +162,10 @@ void matvec(DType w, const void* weights, size_t cols, const void* x_prepared, f
   const Kernel k = kernel_for(w, cols, active_table());
   const size_t stride = *row_bytes(w, cols);
   const auto* base = static_cast<const unsigned char*>(weights);
+  if (const TileDotFn tile = tile_for(w)) {
+    if (r1 > r0) tile(cols, base + r0 * stride, stride, r1 - r0, x_prepared, 0, 1, y + r0, 0);
+    return;
+  }
   for (size_t r = r0; r < r1; ++r) y[r] = k.dot(cols, base + r * stride, x_prepared);
 }
 
@@ -149,10 +177,16 @@ void matmul(DType w, const void* weights, size_t cols, const void* x_prepared, s
   const auto* base = static_cast<const unsigned char*>(weights);
   const auto* xs = static_cast<const unsigned char*>(x_prepared);
   const size_t tile_rows = rows_per_tile(stride);
+  const TileDotFn tile = tile_for(w);
   for (size_t rt = r0; rt < r1; rt += tile_rows) {
     const size_t rt_end = std::min(r1, rt + tile_rows);
     for (size_t tt = 0; tt < n_tokens; tt += kTokensPerTile) {
       const size_t tt_end = std::min(n_tokens, tt + kTokensPerTile);
+      if (tile) {
+        tile(cols, base + rt * stride, stride, rt_end - rt, xs + tt * x_stride, x_stride, tt_end - tt,
+             y + tt * ldy + rt, ldy);
+        continue;
+      }
       for (size_t r = rt; r < rt_end; ++r) {
         const unsigned char* row = base + r * stride;
         for (size_t t = tt; t < tt_end; ++t) y[t * ldy + r] = k.dot(cols, row, xs + t * x_stride);

@@ -151,17 +151,19 @@ TEST(Matvec, SimdPathsMatchPortablePath) {
 
 // A row range writes exactly those rows, with the values a full call gives.
 TEST(Matvec, RowRangeWritesOnlyItsRows) {
-  const Problem p = make_problem(DType::Q4_K, 20, 512, 5);
-  const auto full = run_matvec(p);
-  std::vector<uint8_t> xp(activation_row_bytes(p.type, p.cols));
-  prepare_activations(p.type, p.x.data(), p.cols, xp.data());
-  std::vector<float> y(p.rows, -12345.0f);
-  matvec(p.type, p.w.data(), p.cols, xp.data(), y.data(), 3, 17);
-  for (size_t r = 0; r < p.rows; ++r) {
-    if (r < 3 || r >= 17) {
-      EXPECT_EQ(y[r], -12345.0f) << r;
-    } else {
-      EXPECT_EQ(y[r], full[r]) << r;
+  for (DType t : {DType::Q4_K, DType::Q4_0}) {
+    const Problem p = make_problem(t, 20, 512, 5);
+    const auto full = run_matvec(p);
+    std::vector<uint8_t> xp(activation_row_bytes(p.type, p.cols));
+    prepare_activations(p.type, p.x.data(), p.cols, xp.data());
+    std::vector<float> y(p.rows, -12345.0f);
+    matvec(p.type, p.w.data(), p.cols, xp.data(), y.data(), 3, 17);
+    for (size_t r = 0; r < p.rows; ++r) {
+      if (r < 3 || r >= 17) {
+        EXPECT_EQ(y[r], -12345.0f) << r;
+      } else {
+        EXPECT_EQ(y[r], full[r]) << r;
+      }
     }
   }
 }
@@ -171,8 +173,11 @@ TEST(Matvec, RowRangeWritesOnlyItsRows) {
 TEST(Matmul, EqualsMatvecPerTokenOnEveryPath) {
   IsaGuard guard;
   for (DType t : kTypes) {
-    const size_t cols = dtype_info(t).block_elems == 1 ? 203 : 512;
-    const size_t rows = 300, tokens = 37;  // several row and token tiles, ragged ends
+    // Ragged everywhere: rows and tokens past the last full tile, and for the
+    // 32-element types blocks past the last group of 8 (tile kernels).
+    const size_t blk = dtype_info(t).block_elems;
+    const size_t cols = blk == 1 ? 203 : blk == 32 ? 608 : 512;
+    const size_t rows = 301, tokens = 37;
     Problem p = make_problem(t, rows, cols, 77 + static_cast<unsigned>(t));
     const auto X = uniform(tokens * cols, 99);
     for (Isa isa : supported_isas()) {

@@ -1,0 +1,207 @@
+// Register-blocked tiles: R weight rows times T activation rows per pass, for
+// the types where the one-row dot product (matmul_isa.cpp) runs out of
+// instructions before it runs out of memory bandwidth. One pass loads and
+// unpacks each weight block once for T tokens and each activation block once
+// for R rows, and the block scales of 8 blocks are converted together.
+//
+// Every (row, token) accumulator sees the same operations in the same order
+// whatever R, T and the split into tiles are, so a tile's results are
+// bitwise identical to the one-row, one-token call: matvec and matmul agree,
+// and the thread count does not change a bit.
+#include <algorithm>
+#include <cstdint>
+
+#include "kernels/cpu/kernel_table.hpp"
+#include "kernels/cpu/quant_types.hpp"
+
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
+namespace gemma4::kernels::GEMMA4_ISA_NS {
+namespace {
+
+#if defined(__AVX2__)
+
+// Tokens per tile: AVX-512 has 32 vector registers, AVX2 16.
+#if defined(__AVX512F__)
+constexpr int kMaxT = 4;
+#else
+constexpr int kMaxT = 2;
+#endif
+constexpr int kMaxR = 4;
+constexpr int kGroup = 8;  // blocks whose scales are converted together
+
+float hsum8(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+// The 32 levels (0..15) of a Q4_0 block in element order.
+__m256i q4_levels(const BlockQ4_0& b) {
+  const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.qs));
+  return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(0x0f));
+}
+
+// 8 partial sums of unsigned levels times signed int8 activations.
+__m256i dot_levels(__m256i levels, const int8_t* x) {
+  const __m256i p = _mm256_maddubs_epi16(levels, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x)));
+  return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+}
+
+// Scales of blocks i..i+7 of a Q4_0 row as floats.
+__m256 q4_scales8(const BlockQ4_0* row) {
+  __m128i h = _mm_cvtsi32_si128(row[0].d);
+  h = _mm_insert_epi16(h, row[1].d, 1);
+  h = _mm_insert_epi16(h, row[2].d, 2);
+  h = _mm_insert_epi16(h, row[3].d, 3);
+  h = _mm_insert_epi16(h, row[4].d, 4);
+  h = _mm_insert_epi16(h, row[5].d, 5);
+  h = _mm_insert_epi16(h, row[6].d, 6);
+  h = _mm_insert_epi16(h, row[7].d, 7);
+  return _mm256_cvtph_ps(h);
+}
+
+// Q4_0: weight = d_w * (q - 8). Over a block, sum of d_w (q - 8) * d_x x_q
+// = d_w d_x (q . x_q) - 8 d_w (d_x sum x_q); the
+// second term uses BlockQ8A::sum (= d_x sum x_q) and goes into the same
+// accumulator lanes, which are all added at the end anyway.
+// Touches the next tile's weights (pf, pf_bytes) a slice per group of blocks,
+// so they arrive while this tile computes: tiles of short rows are too short
+// for the hardware prefetcher to pick up their streams.
+struct Prefetch {
+  const unsigned char* p;
+  size_t bytes;
+  size_t step;  // bytes per group
+  void slice(size_t g) const {
+    const size_t end = std::min(bytes, (g + 1) * step);
+    for (size_t off = g * step; off < end; off += 64) _mm_prefetch(reinterpret_cast<const char*>(p + off), _MM_HINT_T0);
+  }
+};
+
+template <int R, int T>
+void q4_0_tile(size_t nb, const BlockQ4_0* const* w, const BlockQ8A* const* x, float* const* y, const Prefetch& pf) {
+  __m256 acc[R][T];
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
+  alignas(32) float s[R][T][kGroup];  // d_w * d_x per block of the group
+
+  size_t i = 0;
+  for (; i + kGroup <= nb; i += kGroup) {
+    pf.slice(i / kGroup);
+    __m256 dx[T], neg_sum8[T];
+    for (int t = 0; t < T; ++t) {
+      const BlockQ8A* b = x[t] + i;
+      dx[t] = _mm256_setr_ps(b[0].d, b[1].d, b[2].d, b[3].d, b[4].d, b[5].d, b[6].d, b[7].d);
+      neg_sum8[t] = _mm256_mul_ps(_mm256_set1_ps(-8.0f), _mm256_setr_ps(b[0].sum, b[1].sum, b[2].sum, b[3].sum,
+                                                                        b[4].sum, b[5].sum, b[6].sum, b[7].sum));
+    }
+    for (int r = 0; r < R; ++r) {
+      const __m256 dw = q4_scales8(w[r] + i);
+      for (int t = 0; t < T; ++t) {
+        _mm256_store_ps(s[r][t], _mm256_mul_ps(dw, dx[t]));
+        acc[r][t] = _mm256_fmadd_ps(dw, neg_sum8[t], acc[r][t]);
+      }
+    }
+    for (int k = 0; k < kGroup; ++k) {
+      for (int r = 0; r < R; ++r) {
+        const __m256i q = q4_levels(w[r][i + k]);
+        for (int t = 0; t < T; ++t) {
+          const __m256 p = _mm256_cvtepi32_ps(dot_levels(q, x[t][i + k].qs));
+          acc[r][t] = _mm256_fmadd_ps(p, _mm256_broadcast_ss(&s[r][t][k]), acc[r][t]);
+        }
+      }
+    }
+  }
+  if (nb < kGroup) pf.slice(0);
+  // Leftover blocks, one at a time, with the same per-block arithmetic.
+  for (; i < nb; ++i) {
+    for (int r = 0; r < R; ++r) {
+      const float dw = _cvtsh_ss(w[r][i].d);
+      const __m256i q = q4_levels(w[r][i]);
+      for (int t = 0; t < T; ++t) {
+        const BlockQ8A& b = x[t][i];
+        acc[r][t] = _mm256_add_ps(acc[r][t], _mm256_setr_ps(-8.0f * dw * b.sum, 0, 0, 0, 0, 0, 0, 0));
+        const __m256 p = _mm256_cvtepi32_ps(dot_levels(q, b.qs));
+        acc[r][t] = _mm256_fmadd_ps(p, _mm256_set1_ps(dw * b.d), acc[r][t]);
+      }
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < T; ++t) y[t][r] = hsum8(acc[r][t]);
+}
+
+template <typename Weight, typename Act>
+using TileFn = void (*)(size_t, const Weight* const*, const Act* const*, float* const*, const Prefetch&);
+
+// Runs the tile kernels over rows x tokens, y[t * ldy + r]: kMaxR rows x
+// kMaxT tokens at a time, then the leftover rows and tokens singly.
+template <typename Weight, typename Act, TileFn<Weight, Act> TileRT, TileFn<Weight, Act> TileR1,
+          TileFn<Weight, Act> Tile1T, TileFn<Weight, Act> Tile11>
+void run_tiles(size_t nb, const void* w, size_t w_stride, size_t rows, const void* x, size_t x_stride, size_t n_tok,
+               float* y, size_t ldy) {
+  const auto* wb = static_cast<const unsigned char*>(w);
+  const auto* xb = static_cast<const unsigned char*>(x);
+  const size_t groups = std::max<size_t>(nb / kGroup, 1);
+  // The weights of rows [r, r + n), to prefetch while the tile before them runs.
+  auto next = [&](size_t r, size_t n) {
+    const size_t bytes = r < rows ? std::min(n, rows - r) * w_stride : 0;
+    return Prefetch{wb + r * w_stride, bytes, (bytes + groups - 1) / groups};
+  };
+  auto row = [&](size_t r) { return reinterpret_cast<const Weight*>(wb + r * w_stride); };
+  auto act = [&](size_t t) { return reinterpret_cast<const Act*>(xb + t * x_stride); };
+
+  const Weight* wr[kMaxR];
+  const Act* xt[kMaxT];
+  float* yr[kMaxT];
+  size_t t = 0;
+  for (; t + kMaxT <= n_tok; t += kMaxT) {
+    for (int k = 0; k < kMaxT; ++k) xt[k] = act(t + k);
+    size_t r = 0;
+    for (; r + kMaxR <= rows; r += kMaxR) {
+      for (int k = 0; k < kMaxR; ++k) wr[k] = row(r + k);
+      for (int k = 0; k < kMaxT; ++k) yr[k] = y + (t + k) * ldy + r;
+      TileRT(nb, wr, xt, yr, next(r + kMaxR, kMaxR));
+    }
+    for (; r < rows; ++r) {
+      wr[0] = row(r);
+      for (int k = 0; k < kMaxT; ++k) yr[k] = y + (t + k) * ldy + r;
+      Tile1T(nb, wr, xt, yr, next(r + 1, 1));
+    }
+  }
+  for (; t < n_tok; ++t) {
+    xt[0] = act(t);
+    size_t r = 0;
+    for (; r + kMaxR <= rows; r += kMaxR) {
+      for (int k = 0; k < kMaxR; ++k) wr[k] = row(r + k);
+      yr[0] = y + t * ldy + r;
+      TileR1(nb, wr, xt, yr, next(r + kMaxR, kMaxR));
+    }
+    for (; r < rows; ++r) {
+      wr[0] = row(r);
+      yr[0] = y + t * ldy + r;
+      Tile11(nb, wr, xt, yr, next(r + 1, 1));
+    }
+  }
+}
+
+void tile_q4_0(size_t n, const void* w, size_t w_stride, size_t rows, const void* x, size_t x_stride, size_t n_tok,
+               float* y, size_t ldy) {
+  run_tiles<BlockQ4_0, BlockQ8A, q4_0_tile<kMaxR, kMaxT>, q4_0_tile<kMaxR, 1>, q4_0_tile<1, kMaxT>, q4_0_tile<1, 1>>(
+      n / kQK, w, w_stride, rows, x, x_stride, n_tok, y, ldy);
+}
+
+constexpr TileKernels kTiles = {tile_q4_0};
+#else
+constexpr TileKernels kTiles = {nullptr};
+#endif
+
+}  // namespace
+
+const TileKernels& tile_kernels() {
+  return kTiles;
+}
+
+}  // namespace gemma4::kernels::GEMMA4_ISA_NS
