@@ -57,7 +57,14 @@ const TileKernels& active_tiles() {
 
 // The register-blocked kernel for w on the active path, or null.
 TileDotFn tile_for(DType w) {
-  return w == DType::Q4_0 ? active_tiles().q4_0 : nullptr;
+  switch (w) {
+    case DType::Q4_0:
+      return active_tiles().q4_0;
+    case DType::Q8_0:
+      return active_tiles().q8_0;
+    default:
+      return nullptr;
+  }
 }
 
 // f32: x as is. bf16_pairs: x with each full run of 32 values reordered as its
