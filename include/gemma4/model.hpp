@@ -132,10 +132,15 @@ class Model {
   std::unique_ptr<Impl> impl_;
 };
 
+// Element type of the KV cache. F16 (llama.cpp's default too) halves the
+// cache's memory and the bytes attention reads per token; F32 keeps every bit.
+enum class KvCacheType { f16, f32 };
+
 struct ContextOptions {
   size_t n_ctx = 4096;   // tokens the context holds (capped at the model's maximum)
   size_t n_batch = 256;  // prompt tokens processed per step
   int threads = 0;       // 0: every core
+  KvCacheType kv_cache = KvCacheType::f16;
 };
 
 // One conversation: the KV caches and the tokens seen so far.

@@ -68,8 +68,11 @@ Context::Context(std::shared_ptr<const Model> model, const ContextOptions& optio
   if (!model_) throw Error("Context: no model");
   const size_t max_ctx = model_->max_context() > 0 ? model_->max_context() : options.n_ctx;
   const size_t n_ctx = std::min(options.n_ctx, max_ctx);
+  if (options.threads < 0) throw Error("Context: threads must be 0 (every core) or more");
+  const auto kv = options.kv_cache == KvCacheType::f32 ? kernels::DType::F32 : kernels::DType::F16;
   impl_->ctx =
-      std::make_unique<model::Context>(*model_->impl().loaded->decoder, n_ctx, std::max<size_t>(1, options.n_batch));
+      std::make_unique<model::Context>(*model_->impl().loaded->decoder, n_ctx, std::max<size_t>(1, options.n_batch),
+                                       static_cast<size_t>(options.threads), kv);
 }
 
 Context::~Context() = default;

@@ -23,6 +23,7 @@
 #include <istream>
 #include <ostream>
 
+#include "kernels/cpu/fp16.hpp"
 #include "kernels/cpu/ops.hpp"
 #include "src/model/linear.hpp"
 
@@ -58,10 +59,14 @@ Decoder::Decoder(ModelPlan plan, Weights weights) : plan_(std::move(plan)), weig
   }
 }
 
-Context::Context(const Decoder& decoder, size_t n_ctx, size_t max_chunk, size_t n_threads)
-    : pool_(std::make_unique<runtime::ThreadPool>(n_threads)), n_ctx_(n_ctx), max_chunk_(max_chunk) {
+Context::Context(const Decoder& decoder, size_t n_ctx, size_t max_chunk, size_t n_threads, kernels::DType kv_type)
+    : pool_(std::make_unique<runtime::ThreadPool>(n_threads)), n_ctx_(n_ctx), max_chunk_(max_chunk), kv_type_(kv_type) {
   const ModelPlan& p = decoder.plan();
   if (n_ctx == 0 || max_chunk == 0) throw Error("context size and chunk size must be at least 1");
+  if (kv_type != kernels::DType::F32 && kv_type != kernels::DType::F16) {
+    throw Error("the KV cache holds f32 or f16 elements");
+  }
+  const size_t elem = kv_type == kernels::DType::F16 ? 2 : 4;
   const size_t L = p.layers.size(), T = max_chunk, H = p.hidden;
   k_store_.resize(L);
   v_store_.resize(L);
@@ -75,14 +80,14 @@ Context::Context(const Decoder& decoder, size_t n_ctx, size_t max_chunk, size_t 
     max_kv = std::max(max_kv, lp.n_kv_heads * lp.head_dim);
     if (lp.kv_source >= 0) continue;  // reads another layer's cache
     kernels::KvCache& c = caches_[i];
-    c.dtype = kernels::DType::F32;
+    c.dtype = kv_type;
     c.n_kv_heads = lp.n_kv_heads;
     c.head_dim = lp.head_dim;
     // A sliding layer needs only its window: a ring of exactly `window` slots.
     c.ring = lp.window > 0 && lp.window < n_ctx;
     c.slots = c.ring ? lp.window : n_ctx;
-    k_store_[i].assign(c.slots * lp.n_kv_heads * lp.head_dim, 0.0f);
-    v_store_[i].assign(c.slots * lp.n_kv_heads * lp.head_dim, 0.0f);
+    k_store_[i].assign(c.slots * lp.n_kv_heads * lp.head_dim * elem, 0);
+    v_store_[i].assign(c.slots * lp.n_kv_heads * lp.head_dim * elem, 0);
     c.k = k_store_[i].data();
     c.v = v_store_[i].data();
     if (lp.kv_is_shared) {
@@ -117,18 +122,20 @@ Context::Context(const Decoder& decoder, size_t n_ctx, size_t max_chunk, size_t 
 
 size_t Context::kv_bytes() const {
   size_t n = 0;
-  for (size_t i = 0; i < k_store_.size(); ++i) n += (k_store_[i].size() + v_store_[i].size()) * sizeof(float);
+  for (size_t i = 0; i < k_store_.size(); ++i) n += k_store_[i].size() + v_store_[i].size();
   return n;
 }
 
 void Context::write_state(std::ostream& out) const {
+  // The element size is part of each layer's byte count, so an F16 state
+  // does not load into an F32 context (or the other way round).
   const uint64_t header[3] = {n_ctx_, n_past_, k_store_.size()};
   out.write(reinterpret_cast<const char*>(header), sizeof header);
   for (size_t i = 0; i < k_store_.size(); ++i) {
     const uint64_t n = k_store_[i].size();
     out.write(reinterpret_cast<const char*>(&n), sizeof n);
-    out.write(reinterpret_cast<const char*>(k_store_[i].data()), static_cast<std::streamsize>(n * sizeof(float)));
-    out.write(reinterpret_cast<const char*>(v_store_[i].data()), static_cast<std::streamsize>(n * sizeof(float)));
+    out.write(reinterpret_cast<const char*>(k_store_[i].data()), static_cast<std::streamsize>(n));
+    out.write(reinterpret_cast<const char*>(v_store_[i].data()), static_cast<std::streamsize>(n));
   }
 }
 
@@ -145,8 +152,8 @@ void Context::read_state(std::istream& in, const std::string& label) {
     in.read(reinterpret_cast<char*>(&n), sizeof n);
     if (!in || n != k_store_[i].size())
       throw Error(fmt::format("{}: layer {} cache does not match this model", label, i));
-    in.read(reinterpret_cast<char*>(k_store_[i].data()), static_cast<std::streamsize>(n * sizeof(float)));
-    in.read(reinterpret_cast<char*>(v_store_[i].data()), static_cast<std::streamsize>(n * sizeof(float)));
+    in.read(reinterpret_cast<char*>(k_store_[i].data()), static_cast<std::streamsize>(n));
+    in.read(reinterpret_cast<char*>(v_store_[i].data()), static_cast<std::streamsize>(n));
     if (!in) throw Error(fmt::format("{}: truncated context state", label));
   }
   n_past_ = header[1];
@@ -251,6 +258,13 @@ void Decoder::forward_chunk(Context& c, const int32_t* tokens, size_t n, Logits 
   if (p.final_softcap > 0.0f) kernels::softcap(logits, out_rows * p.vocab, p.final_softcap);
 }
 
+namespace {
+// Rounds x to the nearest F16 values (what an F16 cache will hold).
+void round_to_f16(float* x, size_t n) {
+  for (size_t i = 0; i < n; ++i) x[i] = kernels::f16_to_f32(kernels::f32_to_f16(x[i]));
+}
+}  // namespace
+
 // Attention work items (token, head) split across the context's threads.
 void Decoder::run_attention(Context& c, const kernels::AttentionArgs& a) {
   c.pool_->parallel_for(kernels::attention_items(a),
@@ -310,6 +324,10 @@ void Decoder::attention_block(Context& c, size_t l, size_t row0, size_t rows, in
     kernels::rms_norm(kb, k.k_norm.data(), kb, rows * nkv, d, p.eps);
     rotate(kb, nkv);
     kernels::rms_norm(vb, nullptr, vb, rows * nkv, d, p.eps);
+    if (c.kv_type_ == kernels::DType::F16) {
+      round_to_f16(kb, rows * nkv * d);
+      round_to_f16(vb, rows * nkv * d);
+    }
     a.k_new = kb;
     a.v_new = vb;
     a.cache = &c.caches_[l];

@@ -69,7 +69,11 @@ class Decoder {
 class Context {
  public:
   // n_threads: CPU threads for this context's forward passes (0: every core).
-  Context(const Decoder& decoder, size_t n_ctx, size_t max_chunk = 64, size_t n_threads = 0);
+  // kv_type: F32 or F16 cache elements. With F16 the new keys and values are
+  // rounded to F16 before attention reads them, so a token sees the same
+  // numbers whether its neighbours were in its chunk or came from the cache.
+  Context(const Decoder& decoder, size_t n_ctx, size_t max_chunk = 64, size_t n_threads = 0,
+          kernels::DType kv_type = kernels::DType::F32);
 
   size_t n_past() const { return n_past_; }
   size_t n_ctx() const { return n_ctx_; }
@@ -95,7 +99,8 @@ class Context {
   size_t max_chunk_ = 0;
   size_t n_past_ = 0;
 
-  std::vector<std::vector<float>> k_store_, v_store_;  // per layer (empty on KV-shared layers)
+  kernels::DType kv_type_;
+  std::vector<std::vector<unsigned char>> k_store_, v_store_;  // per layer (empty on KV-shared layers)
   std::vector<kernels::KvCache> caches_;
   // Per layer whose cache others read: the current chunk's K/V, kept until
   // the shared layers have used them (see Decoder::forward_chunk).

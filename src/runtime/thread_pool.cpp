@@ -1,6 +1,7 @@
 #include "src/runtime/thread_pool.hpp"
 
 #include <algorithm>
+#include <chrono>
 
 #include "kernels/cpu/matmul.hpp"
 
@@ -13,36 +14,87 @@ ThreadPool::ThreadPool(size_t n_threads) : n_threads_(n_threads) {
 }
 
 ThreadPool::~ThreadPool() {
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    stopping_ = true;
-  }
+  stopping_.store(true);
+  { std::lock_guard<std::mutex> lock(mutex_); }
   start_cv_.notify_all();
   for (auto& t : workers_) t.join();
 }
 
+namespace {
+
+// How long a thread spins for the next job or for the job's end before it
+// sleeps: longer than the gaps between the matrix products of a decode step,
+// short enough that an idle pool costs nothing noticeable.
+constexpr auto kSpin = std::chrono::microseconds(200);
+
+void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
+// Spins until done() or kSpin has passed; returns done().
+template <typename Done>
+bool spin_until(Done done) {
+  const auto until = std::chrono::steady_clock::now() + kSpin;
+  for (unsigned i = 1;; ++i) {
+    if (done()) return true;
+    cpu_relax();
+    if (i % 64 == 0) {
+      // Give the core away if anything else wants it: on a busy machine a
+      // pure spin steals time from the thread that would end the wait.
+      std::this_thread::yield();
+      if (std::chrono::steady_clock::now() > until) return done();
+    }
+  }
+}
+
+}  // namespace
+
+// The sleeping side registers in sleepers_ before it checks the condition
+// under the mutex; the waking side changes the condition before it reads
+// sleepers_ (both sequentially consistent), and notifies under the mutex.
+// So either the sleeper sees the change or the waker sees the sleeper.
+bool ThreadPool::wait_for_job(size_t seen) {
+  auto ready = [&] { return stopping_.load() || generation_.load(std::memory_order_acquire) != seen; };
+  if (!spin_until(ready)) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    sleepers_.fetch_add(1);
+    start_cv_.wait(lock, ready);
+    sleepers_.fetch_sub(1);
+  }
+  return !stopping_.load();
+}
+
+void ThreadPool::wait_until_done() {
+  auto done = [&] { return pending_.load(std::memory_order_acquire) == 0; };
+  if (spin_until(done)) return;
+  std::unique_lock<std::mutex> lock(mutex_);
+  sleepers_.fetch_add(1);
+  done_cv_.wait(lock, done);
+  sleepers_.fetch_sub(1);
+}
+
 void ThreadPool::worker(size_t part) {
   size_t seen = 0;
-  for (;;) {
-    void (*fn)(void*, size_t);
-    void* ctx;
-    {
-      std::unique_lock<std::mutex> lock(mutex_);
-      start_cv_.wait(lock, [&] { return stopping_ || generation_ != seen; });
-      if (stopping_) return;
-      seen = generation_;
-      fn = fn_;
-      ctx = ctx_;
-    }
+  while (wait_for_job(seen)) {
+    seen = generation_.load(std::memory_order_acquire);
     std::exception_ptr error;
     try {
-      fn(ctx, part);
+      fn_(ctx_, part);
     } catch (...) {
       error = std::current_exception();
     }
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (error && !error_) error_ = error;
-    if (--pending_ == 0) done_cv_.notify_one();
+    if (error) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!error_) error_ = error;
+    }
+    if (pending_.fetch_sub(1) == 1 && sleepers_.load() > 0) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      done_cv_.notify_one();
+    }
   }
 }
 
@@ -51,26 +103,25 @@ void ThreadPool::run(void (*fn)(void* ctx, size_t part), void* ctx) {
     fn(ctx, 0);
     return;
   }
-  {
+  fn_ = fn;
+  ctx_ = ctx;
+  error_ = nullptr;
+  pending_.store(n_threads_ - 1);
+  generation_.fetch_add(1);  // publishes fn_, ctx_ and pending_
+  if (sleepers_.load() > 0) {
     std::lock_guard<std::mutex> lock(mutex_);
-    fn_ = fn;
-    ctx_ = ctx;
-    error_ = nullptr;
-    pending_ = n_threads_ - 1;
-    ++generation_;
+    start_cv_.notify_all();
   }
-  start_cv_.notify_all();
   std::exception_ptr error;
   try {
     fn(ctx, 0);
   } catch (...) {
     error = std::current_exception();
   }
-  std::unique_lock<std::mutex> lock(mutex_);
-  done_cv_.wait(lock, [&] { return pending_ == 0; });
+  wait_until_done();
+  std::lock_guard<std::mutex> lock(mutex_);
   if (!error) error = error_;
   error_ = nullptr;
-  lock.unlock();
   if (error) std::rethrow_exception(error);
 }
 

@@ -88,14 +88,22 @@ class ThreadPool {
 
  private:
   void worker(size_t part);
+  // Waits (spinning briefly, then sleeping) until generation_ differs from
+  // seen or the pool stops; returns false when it stops.
+  bool wait_for_job(size_t seen);
+  void wait_until_done();
 
   size_t n_threads_;
   std::vector<std::thread> workers_;
+  // A job is published by storing fn_/ctx_ and then bumping generation_;
+  // decode runs hundreds of small jobs per token, so both sides spin for a
+  // short while before they sleep on a condition variable.
+  std::atomic<size_t> generation_{0};
+  std::atomic<size_t> pending_{0};  // worker parts of the current job not yet finished
+  std::atomic<int> sleepers_{0};    // threads asleep (or about to be) on a cv
+  std::atomic<bool> stopping_{false};
   std::mutex mutex_;
   std::condition_variable start_cv_, done_cv_;
-  size_t generation_ = 0;  // bumped for each job; workers wait for a change
-  size_t pending_ = 0;     // worker parts of the current job not yet finished
-  bool stopping_ = false;
   void (*fn_)(void*, size_t) = nullptr;
   void* ctx_ = nullptr;
   std::exception_ptr error_;

@@ -62,8 +62,8 @@ TEST_P(Perplexity, MatchesTheReferenceLogits) {
     for (int32_t id : prompt) out << id << ' ';
   }
   const fs::path saved = fs::temp_directory_path() / ("gemma4_ppl_" + GetParam() + ".logp");
-  const std::string base = std::string(GEMMA4_CLI) + " perplexity -m " + dir.string() + " --tokens " + ids.string() +
-                           " -c " + std::to_string(prompt.size()) + " --score-from 0";
+  const std::string base = std::string(GEMMA4_CLI) + " perplexity --kv-type f32 -m " + dir.string() + " --tokens " +
+                           ids.string() + " -c " + std::to_string(prompt.size()) + " --score-from 0";
   int rc = 0;
   const std::string out = run(base + " --save-logits " + saved.string(), &rc);
   ASSERT_EQ(rc, 0) << out;

@@ -70,7 +70,17 @@ gemma4::ContextOptions ContextFlags::to_options() const {
   o.n_ctx = n_ctx;
   o.n_batch = n_batch;
   o.threads = threads;
+  o.kv_cache = kv_cache_type(kv_type);
   return o;
+}
+
+void add_kv_type_flag(CLI::App& cmd, std::string& kv_type) {
+  cmd.add_option("--kv-type,--cache-type-k", kv_type, "KV cache element type: f16 (half the memory) or f32")
+      ->check(CLI::IsMember({"f16", "f32"}));
+}
+
+gemma4::KvCacheType kv_cache_type(const std::string& name) {
+  return name == "f32" ? gemma4::KvCacheType::f32 : gemma4::KvCacheType::f16;
 }
 
 void add_context_flags(CLI::App& cmd, ContextFlags& f) {
@@ -78,6 +88,7 @@ void add_context_flags(CLI::App& cmd, ContextFlags& f) {
   cmd.add_option("-b,--batch-size", f.n_batch, "Prompt tokens processed per step")
       ->check(CLI::Range(size_t{1}, size_t{1} << 16));
   cmd.add_option("-t,--threads", f.threads, "CPU threads (0: every core)")->check(CLI::Range(0, 1024));
+  add_kv_type_flag(cmd, f.kv_type);
 }
 
 std::shared_ptr<const gemma4::Model> load_model_with_progress(const std::string& path) {

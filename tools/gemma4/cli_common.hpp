@@ -28,9 +28,14 @@ struct ContextFlags {
   size_t n_ctx = 4096;
   size_t n_batch = 256;
   int threads = 0;
+  std::string kv_type = "f16";
   gemma4::ContextOptions to_options() const;
 };
 void add_context_flags(CLI::App& cmd, ContextFlags& flags);
+
+// --kv-type: the KV cache's element type, "f16" or "f32".
+void add_kv_type_flag(CLI::App& cmd, std::string& kv_type);
+gemma4::KvCacheType kv_cache_type(const std::string& name);
 
 // Loads a model, drawing a progress line on standard error when it is a terminal.
 std::shared_ptr<const gemma4::Model> load_model_with_progress(const std::string& path);

@@ -34,6 +34,7 @@ struct BenchOptions {
   size_t batch = 512;
   int repetitions = 5;
   bool json = false;
+  std::string kv_type = "f16";
 };
 
 BenchOptions options;
@@ -56,6 +57,7 @@ double run_once(const std::shared_ptr<const gemma4::Model>& model, const Test& t
   co.n_ctx = test.depth + test.n_prompt + test.n_gen + 1;
   co.n_batch = options.batch;
   co.threads = test.threads;
+  co.kv_cache = kv_cache_type(options.kv_type);
   gemma4::Context ctx(model, co);
   if (test.depth > 0) ctx.eval(random_tokens(test.depth, model->vocab_size(), rng));
   const auto prompt = random_tokens(test.n_prompt, model->vocab_size(), rng);
@@ -95,6 +97,7 @@ CLI::App* add_bench_command(CLI::App& app) {
   cmd->add_option("-b,--batch-size", options.batch, "Prompt tokens per forward step")
       ->check(CLI::Range(size_t{1}, size_t{1} << 16));
   cmd->add_option("-r,--repetitions", options.repetitions, "Timed runs per test")->check(CLI::Range(1, 1000));
+  add_kv_type_flag(*cmd, options.kv_type);
   cmd->add_flag("--json", options.json, "Print JSON (llama-bench's field names) instead of a markdown table");
   return cmd;
 }
@@ -144,6 +147,8 @@ int run_bench_command() {
                            {"model_n_params", model->n_params()},
                            {"n_batch", options.batch},
                            {"n_threads", threads},
+                           {"type_k", options.kv_type},
+                           {"type_v", options.kv_type},
                            {"n_prompt", test.n_prompt},
                            {"n_gen", test.n_gen},
                            {"n_depth", test.depth},

@@ -40,6 +40,7 @@ struct PplOptions {
   std::string kld;
   int threads = 0;
   size_t batch = 256;
+  std::string kv_type = "f16";
 };
 
 PplOptions options;
@@ -127,6 +128,7 @@ CLI::App* add_perplexity_command(CLI::App& app) {
   cmd->add_option("--save-logits", options.save_logits, "Save the scored positions' log-probabilities (base model)");
   cmd->add_option("--kld", options.kld, "Compare with log-probabilities saved by --save-logits");
   cmd->add_option("-t,--threads", options.threads, "CPU threads (0: every core)")->check(CLI::Range(0, 1024));
+  add_kv_type_flag(*cmd, options.kv_type);
   cmd->add_option("-b,--batch-size", options.batch, "Tokens per forward step")
       ->check(CLI::Range(size_t{1}, size_t{1} << 16));
   return cmd;
@@ -184,6 +186,7 @@ int run_perplexity_command() {
   co.n_ctx = window;
   co.n_batch = options.batch;
   co.threads = options.threads;
+  co.kv_cache = kv_cache_type(options.kv_type);
   gemma4::Context ctx(model, co);
   double nll = 0.0, nll_sq = 0.0, base_nll = 0.0, kld = 0.0;
   size_t scored = 0, same_top = 0;
