@@ -62,6 +62,10 @@ TileDotFn tile_for(DType w) {
       return active_tiles().q4_0;
     case DType::Q8_0:
       return active_tiles().q8_0;
+    case DType::Q4_K:
+      return active_tiles().q4_k;
+    case DType::Q6_K:
+      return active_tiles().q6_k;
     default:
       return nullptr;
   }

@@ -10,6 +10,7 @@
 // and the thread count does not change a bit.
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 
 #include "kernels/cpu/kernel_table.hpp"
 #include "kernels/cpu/quant_types.hpp"
@@ -176,6 +177,126 @@ void tile32(size_t nb, const typename Tr::Block* const* w, const BlockQ8A* const
     for (int t = 0; t < T; ++t) y[t][r] = hsum8(acc[r][t]);
 }
 
+// ------------------------------------------------------------ K-quants
+// A 256-element super-block unpacked once per (row, super-block): its eight
+// runs of 32 levels in element order, an int16 scale vector per run (the
+// run's sub-block scale, or for Q6_K one per 16-element half), and what the
+// offset needs. dot() sums levels x activations x scales into 8 int32 lanes.
+
+// The 8 scales and mins of a Q4_K/Q5_K super-block (6-bit, packed as in
+// quant.cpp), unpacked with 32-bit masks.
+void k_scales(const uint8_t* p, uint8_t sc[8], uint8_t mn[8]) {
+  uint32_t lo_sc, lo_mn, hi;
+  std::memcpy(&lo_sc, p, 4);
+  std::memcpy(&lo_mn, p + 4, 4);
+  std::memcpy(&hi, p + 8, 4);
+  const uint32_t s03 = lo_sc & 0x3f3f3f3fu, m03 = lo_mn & 0x3f3f3f3fu;
+  const uint32_t s47 = (hi & 0x0f0f0f0fu) | ((lo_sc >> 2) & 0x30303030u);
+  const uint32_t m47 = ((hi >> 4) & 0x0f0f0f0fu) | ((lo_mn >> 2) & 0x30303030u);
+  std::memcpy(sc, &s03, 4);
+  std::memcpy(sc + 4, &s47, 4);
+  std::memcpy(mn, &m03, 4);
+  std::memcpy(mn + 4, &m47, 4);
+}
+
+struct KUnpacked {
+  __m256i lv[8], scale[8];
+  __m256i mn16;    // Q4_K: each sub-block's min twice, against bsums' 16-element groups
+  __m256i offset;  // Q6_K: 32 * sum of scale x group sum is subtracted per token
+  float d, dmin;
+};
+
+__m256i k_levels_dot(const KUnpacked& u, const int8_t* xq) {
+  __m256i isum = _mm256_setzero_si256();
+  for (int j = 0; j < 8; ++j) {
+    const __m256i p = _mm256_maddubs_epi16(u.lv[j], load_x(xq + 32 * j));
+    isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, u.scale[j]));
+  }
+  return isum;
+}
+
+__m256i load_bsums(const BlockQ8K& b) {
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.bsums));
+}
+
+struct Q4_KTraits {
+  using Block = BlockQ4_K;
+  static constexpr bool kHasMin = true;
+  static void unpack(const Block& b, KUnpacked& u) {
+    uint8_t sc[8], mn[8];
+    k_scales(b.scales, sc, mn);
+    const __m256i low4 = _mm256_set1_epi8(0x0f);
+    for (int c = 0; c < 4; ++c) {
+      const __m256i q = load_x(reinterpret_cast<const int8_t*>(b.qs) + 32 * c);
+      u.lv[2 * c] = _mm256_and_si256(q, low4);
+      u.lv[2 * c + 1] = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
+    }
+    for (int j = 0; j < 8; ++j) u.scale[j] = _mm256_set1_epi16(sc[j]);
+    uint64_t m8;
+    std::memcpy(&m8, mn, 8);
+    const __m128i m = _mm_cvtsi64_si128(static_cast<long long>(m8));
+    u.mn16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m, m));
+    u.d = _cvtsh_ss(b.d);
+    u.dmin = _cvtsh_ss(b.dmin);
+  }
+  static __m256i dot(const KUnpacked& u, const BlockQ8K& x) { return k_levels_dot(u, x.qs); }
+};
+
+// Q6_K: level = 4 low bits from ql and 2 high bits from qh, 0..63, offset 32.
+struct Q6_KTraits {
+  using Block = BlockQ6_K;
+  static constexpr bool kHasMin = false;
+  static void unpack(const Block& b, KUnpacked& u) {
+    const __m256i low4 = _mm256_set1_epi8(0x0f), top2 = _mm256_set1_epi8(0x30);
+    for (int h = 0; h < 2; ++h) {
+      const auto* ql = reinterpret_cast<const int8_t*>(b.ql) + 64 * h;
+      const __m256i ql0 = load_x(ql), ql1 = load_x(ql + 32);
+      const __m256i qh = load_x(reinterpret_cast<const int8_t*>(b.qh) + 32 * h);
+      __m256i* lv = u.lv + 4 * h;
+      lv[0] = _mm256_or_si256(_mm256_and_si256(ql0, low4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), top2));
+      lv[1] = _mm256_or_si256(_mm256_and_si256(ql1, low4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), top2));
+      lv[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4), _mm256_and_si256(qh, top2));
+      lv[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4),
+                              _mm256_and_si256(_mm256_srli_epi16(qh, 2), top2));
+    }
+    for (int j = 0; j < 8; ++j) {
+      u.scale[j] = _mm256_set_m128i(_mm_set1_epi16(b.scales[2 * j + 1]), _mm_set1_epi16(b.scales[2 * j]));
+    }
+    u.offset = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales)));
+    u.d = _cvtsh_ss(b.d);
+    u.dmin = 0.0f;
+  }
+  static __m256i dot(const KUnpacked& u, const BlockQ8K& x) {
+    const __m256i offs = _mm256_madd_epi16(u.offset, load_bsums(x));
+    return _mm256_sub_epi32(k_levels_dot(u, x.qs), _mm256_slli_epi32(offs, 5));
+  }
+};
+
+template <typename Tr, int R, int T>
+void tile_k(size_t nb, const typename Tr::Block* const* w, const BlockQ8K* const* x, float* const* y,
+            const Prefetch& pf) {
+  __m256 acc[R][T];
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
+  KUnpacked u;
+  for (size_t i = 0; i < nb; ++i) {
+    pf.slice(i);
+    for (int r = 0; r < R; ++r) {
+      Tr::unpack(w[r][i], u);
+      for (int t = 0; t < T; ++t) {
+        const BlockQ8K& b = x[t][i];
+        acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(Tr::dot(u, b)), _mm256_set1_ps(u.d * b.d), acc[r][t]);
+        if constexpr (Tr::kHasMin) {
+          const __m256i mins = _mm256_madd_epi16(u.mn16, load_bsums(b));
+          acc[r][t] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(mins), _mm256_set1_ps(u.dmin * b.d), acc[r][t]);
+        }
+      }
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < T; ++t) y[t][r] = hsum8(acc[r][t]);
+}
+
 template <typename Weight, typename Act>
 using TileFn = void (*)(size_t, const Weight* const*, const Act* const*, float* const*, const Prefetch&);
 
@@ -184,11 +305,11 @@ using TileFn = void (*)(size_t, const Weight* const*, const Act* const*, float* 
 // tokens (decode) go kMaxR rows at a time only where MultiRowGemv says so.
 template <typename Weight, typename Act, TileFn<Weight, Act> TileRT, TileFn<Weight, Act> TileR1,
           TileFn<Weight, Act> Tile1T, TileFn<Weight, Act> Tile11, bool MultiRowGemv>
-void run_tiles(size_t nb, const void* w, size_t w_stride, size_t rows, const void* x, size_t x_stride, size_t n_tok,
-               float* y, size_t ldy) {
+void run_tiles(size_t nb, size_t groups, const void* w, size_t w_stride, size_t rows, const void* x, size_t x_stride,
+               size_t n_tok, float* y, size_t ldy) {
   const auto* wb = static_cast<const unsigned char*>(w);
   const auto* xb = static_cast<const unsigned char*>(x);
-  const size_t groups = std::max<size_t>(nb / kGroup, 1);
+  groups = std::max<size_t>(groups, 1);  // Prefetch::slice calls per tile
   // The weights of rows [r, r + n), to prefetch while the tile before them runs.
   auto next = [&](size_t r, size_t n) {
     const size_t bytes = r < rows ? std::min(n, rows - r) * w_stride : 0;
@@ -236,12 +357,23 @@ void tile_blocks32(size_t n, const void* w, size_t w_stride, size_t rows, const 
                    float* y, size_t ldy) {
   using B = typename Tr::Block;
   run_tiles<B, BlockQ8A, tile32<Tr, kMaxR, kMaxT>, tile32<Tr, kMaxR, 1>, tile32<Tr, 1, kMaxT>, tile32<Tr, 1, 1>,
-            Tr::kMultiRowGemv>(n / kQK, w, w_stride, rows, x, x_stride, n_tok, y, ldy);
+            Tr::kMultiRowGemv>(n / kQK, n / kQK / kGroup, w, w_stride, rows, x, x_stride, n_tok, y, ldy);
 }
 
-constexpr TileKernels kTiles = {tile_blocks32<Q4_0Traits>, tile_blocks32<Q8_0Traits>};
+// K-quant rows are read one at a time for a single token: one sequential
+// stream, as the 32-element Q8_0 (see kMultiRowGemv above).
+template <typename Tr>
+void tile_blocks256(size_t n, const void* w, size_t w_stride, size_t rows, const void* x, size_t x_stride, size_t n_tok,
+                    float* y, size_t ldy) {
+  using B = typename Tr::Block;
+  run_tiles<B, BlockQ8K, tile_k<Tr, kMaxR, kMaxT>, tile_k<Tr, kMaxR, 1>, tile_k<Tr, 1, kMaxT>, tile_k<Tr, 1, 1>, false>(
+      n / kQK_K, n / kQK_K, w, w_stride, rows, x, x_stride, n_tok, y, ldy);
+}
+
+constexpr TileKernels kTiles = {tile_blocks32<Q4_0Traits>, tile_blocks32<Q8_0Traits>, tile_blocks256<Q4_KTraits>,
+                                tile_blocks256<Q6_KTraits>};
 #else
-constexpr TileKernels kTiles = {nullptr, nullptr};
+constexpr TileKernels kTiles = {nullptr, nullptr, nullptr, nullptr};
 #endif
 
 }  // namespace
