@@ -66,6 +66,8 @@ TileDotFn tile_for(DType w) {
       return active_tiles().q4_k;
     case DType::Q6_K:
       return active_tiles().q6_k;
+    case DType::BF16:
+      return active_tiles().bf16;
     default:
       return nullptr;
   }

@@ -297,6 +297,50 @@ void tile_k(size_t nb, const typename Tr::Block* const* w, const BlockQ8K* const
     for (int t = 0; t < T; ++t) y[t][r] = hsum8(acc[r][t]);
 }
 
+// ----------------------------------------------------------------- BF16
+// F32 arithmetic on BF16 weights: widening is a shift (even elements) or a
+// mask (odd ones) of each 32-bit lane, and the activations come in the
+// bf16_pairs order (matmul.cpp) so that both halves meet their inputs with
+// plain loads. The tail past the last run of 32 is in natural order.
+float bf16_to_float(uint16_t h) {
+  const uint32_t u = static_cast<uint32_t>(h) << 16;
+  float f;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+// Two accumulators per (row, token), for the even and the odd elements: one
+// chain of dependent FMAs would leave a single row (decode) latency-bound.
+template <int R, int T>
+void tile_bf16(size_t n, const uint16_t* const* w, const float* const* x, float* const* y, const Prefetch& pf) {
+  const __m256i high = _mm256_set1_epi32(static_cast<int>(0xffff0000u));
+  __m256 acc_even[R][T], acc_odd[R][T];
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < T; ++t) acc_even[r][t] = acc_odd[r][t] = _mm256_setzero_ps();
+  size_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    pf.slice(i / 32);
+    for (int r = 0; r < R; ++r) {
+      for (size_t h = 0; h < 2; ++h) {
+        const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[r] + i + 16 * h));
+        const __m256 even = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+        const __m256 odd = _mm256_castsi256_ps(_mm256_and_si256(v, high));
+        for (int t = 0; t < T; ++t) {
+          acc_even[r][t] = _mm256_fmadd_ps(even, _mm256_loadu_ps(x[t] + i + 8 * h), acc_even[r][t]);
+          acc_odd[r][t] = _mm256_fmadd_ps(odd, _mm256_loadu_ps(x[t] + i + 16 + 8 * h), acc_odd[r][t]);
+        }
+      }
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    for (int t = 0; t < T; ++t) {
+      float tail = 0.0f;
+      for (size_t k = i; k < n; ++k) tail += bf16_to_float(w[r][k]) * x[t][k];
+      y[t][r] = hsum8(_mm256_add_ps(acc_even[r][t], acc_odd[r][t])) + tail;
+    }
+  }
+}
+
 template <typename Weight, typename Act>
 using TileFn = void (*)(size_t, const Weight* const*, const Act* const*, float* const*, const Prefetch&);
 
@@ -304,7 +348,7 @@ using TileFn = void (*)(size_t, const Weight* const*, const Act* const*, float* 
 // kMaxT tokens at a time, then the leftover rows and tokens singly. Single
 // tokens (decode) go kMaxR rows at a time only where MultiRowGemv says so.
 template <typename Weight, typename Act, TileFn<Weight, Act> TileRT, TileFn<Weight, Act> TileR1,
-          TileFn<Weight, Act> Tile1T, TileFn<Weight, Act> Tile11, bool MultiRowGemv>
+          TileFn<Weight, Act> Tile1T, TileFn<Weight, Act> Tile11, bool MultiRowGemv, int RowsPerTile = kMaxR>
 void run_tiles(size_t nb, size_t groups, const void* w, size_t w_stride, size_t rows, const void* x, size_t x_stride,
                size_t n_tok, float* y, size_t ldy) {
   const auto* wb = static_cast<const unsigned char*>(w);
@@ -318,17 +362,17 @@ void run_tiles(size_t nb, size_t groups, const void* w, size_t w_stride, size_t 
   auto row = [&](size_t r) { return reinterpret_cast<const Weight*>(wb + r * w_stride); };
   auto act = [&](size_t t) { return reinterpret_cast<const Act*>(xb + t * x_stride); };
 
-  const Weight* wr[kMaxR];
+  const Weight* wr[RowsPerTile];
   const Act* xt[kMaxT];
   float* yr[kMaxT];
   size_t t = 0;
   for (; t + kMaxT <= n_tok; t += kMaxT) {
     for (int k = 0; k < kMaxT; ++k) xt[k] = act(t + k);
     size_t r = 0;
-    for (; r + kMaxR <= rows; r += kMaxR) {
-      for (int k = 0; k < kMaxR; ++k) wr[k] = row(r + k);
+    for (; r + RowsPerTile <= rows; r += RowsPerTile) {
+      for (int k = 0; k < RowsPerTile; ++k) wr[k] = row(r + k);
       for (int k = 0; k < kMaxT; ++k) yr[k] = y + (t + k) * ldy + r;
-      TileRT(nb, wr, xt, yr, next(r + kMaxR, kMaxR));
+      TileRT(nb, wr, xt, yr, next(r + RowsPerTile, RowsPerTile));
     }
     for (; r < rows; ++r) {
       wr[0] = row(r);
@@ -339,10 +383,10 @@ void run_tiles(size_t nb, size_t groups, const void* w, size_t w_stride, size_t 
   for (; t < n_tok; ++t) {
     xt[0] = act(t);
     size_t r = 0;
-    for (; MultiRowGemv && r + kMaxR <= rows; r += kMaxR) {
-      for (int k = 0; k < kMaxR; ++k) wr[k] = row(r + k);
+    for (; MultiRowGemv && r + RowsPerTile <= rows; r += RowsPerTile) {
+      for (int k = 0; k < RowsPerTile; ++k) wr[k] = row(r + k);
       yr[0] = y + t * ldy + r;
-      TileR1(nb, wr, xt, yr, next(r + kMaxR, kMaxR));
+      TileR1(nb, wr, xt, yr, next(r + RowsPerTile, RowsPerTile));
     }
     for (; r < rows; ++r) {
       wr[0] = row(r);
@@ -370,10 +414,18 @@ void tile_blocks256(size_t n, const void* w, size_t w_stride, size_t rows, const
       n / kQK_K, n / kQK_K, w, w_stride, rows, x, x_stride, n_tok, y, ldy);
 }
 
+// BF16 is memory-bound for a single token: one sequential row at a time.
+void tile_bf16_rows(size_t n, const void* w, size_t w_stride, size_t rows, const void* x, size_t x_stride, size_t n_tok,
+                    float* y, size_t ldy) {
+  constexpr int R = kMaxR / 2;  // two accumulators per (row, token): half the rows fit the registers
+  run_tiles<uint16_t, float, tile_bf16<R, kMaxT>, tile_bf16<R, 1>, tile_bf16<1, kMaxT>, tile_bf16<1, 1>, false, R>(
+      n, n / 32, w, w_stride, rows, x, x_stride, n_tok, y, ldy);
+}
+
 constexpr TileKernels kTiles = {tile_blocks32<Q4_0Traits>, tile_blocks32<Q8_0Traits>, tile_blocks256<Q4_KTraits>,
-                                tile_blocks256<Q6_KTraits>};
+                                tile_blocks256<Q6_KTraits>, tile_bf16_rows};
 #else
-constexpr TileKernels kTiles = {nullptr, nullptr, nullptr, nullptr};
+constexpr TileKernels kTiles = {nullptr, nullptr, nullptr, nullptr, nullptr};
 #endif
 
 }  // namespace
