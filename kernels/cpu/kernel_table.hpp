@@ -46,6 +46,9 @@ namespace avx512 {
 const MatmulTable& matmul_table();
 const TileKernels& tile_kernels();
 }  // namespace avx512
+namespace avx512vnni {  // tile kernels only
+const TileKernels& tile_kernels();
+}
 namespace neon {
 const MatmulTable& matmul_table();
 const TileKernels& tile_kernels();

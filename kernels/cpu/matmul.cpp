@@ -6,6 +6,7 @@
 #include <cstring>
 #include <string>
 
+#include "kernels/cpu/cpu_features.hpp"
 #include "kernels/cpu/isa.hpp"
 #include "kernels/cpu/kernel_table.hpp"
 #include "kernels/cpu/quant_types.hpp"
@@ -44,6 +45,9 @@ const TileKernels& active_tiles() {
 #endif
 #if defined(GEMMA4_HAVE_ISA_AVX512)
     case Isa::avx512:
+#if defined(GEMMA4_HAVE_TILES_AVX512VNNI)
+      if (cpu_features().avx512_vnni) return avx512vnni::tile_kernels();
+#endif
       return avx512::tile_kernels();
 #endif
 #if defined(GEMMA4_HAVE_ISA_NEON)

@@ -58,6 +58,17 @@ __m256i load_x(const int8_t* x) {
   return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x));
 }
 
+// Sums of 4 adjacent products of unsigned u and signed s bytes, as 8 int32.
+// Exact either way here (|u| <= 128, |s| <= 127: the int16 pair sums of
+// maddubs cannot saturate), so both builds give the same bits.
+__m256i dot_u8_i8(__m256i u, __m256i s) {
+#if defined(__AVX512VNNI__)
+  return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s);
+#else
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+#endif
+}
+
 // What a tile needs to know about a 32-element weight type: the block
 // unpacked once per (row, block) into something dot() reads once per token,
 // dot() giving 8 int32 partial sums of levels times activation levels, and
@@ -81,9 +92,7 @@ struct Q4_0Traits {
     const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.qs));
     return {_mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(0x0f))};
   }
-  static __m256i dot(const Unpacked& u, const int8_t* x) {
-    return _mm256_madd_epi16(_mm256_maddubs_epi16(u.q, load_x(x)), _mm256_set1_epi16(1));
-  }
+  static __m256i dot(const Unpacked& u, const int8_t* x) { return dot_u8_i8(u.q, load_x(x)); }
 };
 
 struct Q8_0Traits {
@@ -98,8 +107,7 @@ struct Q8_0Traits {
     return {q, _mm256_sign_epi8(q, q)};
   }
   static __m256i dot(const Unpacked& u, const int8_t* x) {
-    const __m256i p = _mm256_maddubs_epi16(u.abs_q, _mm256_sign_epi8(load_x(x), u.q));
-    return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+    return dot_u8_i8(u.abs_q, _mm256_sign_epi8(load_x(x), u.q));
   }
 };
 
