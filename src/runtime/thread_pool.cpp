@@ -127,13 +127,15 @@ void ThreadPool::run(void (*fn)(void* ctx, size_t part), void* ctx) {
 
 namespace {
 
-// Chunks of about 128 KiB of weights: large enough that taking one costs
-// nothing next to streaming it, small enough that a stalled thread leaves
-// plenty for the others (at least 8 chunks per thread when the matrix allows).
+// Chunks of at most 1 MiB of weights and at least 4 per thread. Each chunk
+// starts a fresh stream that the prefetchers must pick up again, so fewer,
+// longer chunks stream faster (E2B decode, 2 threads: 18.9 tok/s with
+// 128 KiB / 8 per thread, 21.1 with 1 MiB / 4), while 4 per thread still
+// let a thread the scheduler stalls hand its share to the others.
 size_t rows_per_chunk(kernels::DType type, size_t cols, size_t rows, size_t threads) {
   const size_t row_bytes = std::max<size_t>(1, kernels::row_bytes(type, cols).value_or(1));
-  const size_t by_size = std::max<size_t>(1, (128 * 1024) / row_bytes);
-  const size_t by_balance = std::max<size_t>(1, rows / (8 * threads));
+  const size_t by_size = std::max<size_t>(1, (1024 * 1024) / row_bytes);
+  const size_t by_balance = std::max<size_t>(1, rows / (4 * threads));
   return std::min(by_size, by_balance);
 }
 
