@@ -294,8 +294,21 @@ void Decoder::attention_block(Context& c, size_t l, size_t row0, size_t rows, in
     }
   };
 
-  // Queries: projection, per-head RMSNorm with weight, RoPE.
-  linear(c.exec(), *w.q, c.xn_.data(), rows, c.q_.data());
+  // Projections: queries, and keys and values where the layer has its own
+  // cache (V is the raw K projection on K=V layers), as one pass.
+  const bool own_kv = lp.kv_source < 0;
+  float* kb = lp.kv_is_shared ? c.chunk_k_[l].data() : c.k_.data();
+  float* vb = lp.kv_is_shared ? c.chunk_v_[l].data() : c.v_.data();
+  {
+    LinearJob proj[3] = {{w.q, c.xn_.data(), c.q_.data()}};
+    size_t n_proj = 1;
+    if (own_kv) proj[n_proj++] = {w.k, c.xn_.data(), kb};
+    if (own_kv && w.v != nullptr) proj[n_proj++] = {w.v, c.xn_.data(), vb};
+    linears(c.exec(), std::span<const LinearJob>(proj, n_proj), rows);
+    if (own_kv && w.v == nullptr) std::memcpy(vb, kb, rows * nkv * d * sizeof(float));
+  }
+
+  // Queries: per-head RMSNorm with weight, RoPE.
   kernels::rms_norm(c.q_.data(), k.q_norm.data(), c.q_.data(), rows * nq, d, p.eps);
   rotate(c.q_.data(), nq);
 
@@ -310,17 +323,8 @@ void Decoder::attention_block(Context& c, size_t l, size_t row0, size_t rows, in
   a.window = lp.window;
   a.scale = 1.0f;  // Gemma 4: the Q/K norms carry the scale
 
-  if (lp.kv_source < 0) {
-    // Keys and values of this layer: K gets its norm and RoPE; V (its own
-    // projection, or the raw K projection on K=V layers) a weightless norm.
-    float* kb = lp.kv_is_shared ? c.chunk_k_[l].data() : c.k_.data();
-    float* vb = lp.kv_is_shared ? c.chunk_v_[l].data() : c.v_.data();
-    linear(c.exec(), *w.k, c.xn_.data(), rows, kb);
-    if (w.v != nullptr) {
-      linear(c.exec(), *w.v, c.xn_.data(), rows, vb);
-    } else {
-      std::memcpy(vb, kb, rows * nkv * d * sizeof(float));
-    }
+  if (own_kv) {
+    // Keys of this layer get their norm and RoPE, values a weightless norm.
     kernels::rms_norm(kb, k.k_norm.data(), kb, rows * nkv, d, p.eps);
     rotate(kb, nkv);
     kernels::rms_norm(vb, nullptr, vb, rows * nkv, d, p.eps);
@@ -361,8 +365,8 @@ void Decoder::dense_mlp(Context& c, size_t l, const float* x, size_t rows, const
   const LayerWeights& w = weights_.layers[l];
   const size_t H = p.hidden, F = p.layers[l].ffn_dim;
   kernels::rms_norm(x, consts_[l].ffn_norm.data(), c.xn_.data(), rows, H, p.eps);
-  linear(c.exec(), *w.gate, c.xn_.data(), rows, c.gate_.data());
-  linear(c.exec(), *w.up, c.xn_.data(), rows, c.up_.data());
+  const LinearJob gate_up[] = {{w.gate, c.xn_.data(), c.gate_.data()}, {w.up, c.xn_.data(), c.up_.data()}};
+  linears(c.exec(), gate_up, rows);
   kernels::geglu(c.gate_.data(), c.up_.data(), c.gate_.data(), rows * F);
   linear(c.exec(), *w.down, c.gate_.data(), rows, c.tmp_.data());
   kernels::rms_norm(c.tmp_.data(), post_norm.data(), c.tmp_.data(), rows, H, p.eps);

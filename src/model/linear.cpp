@@ -1,5 +1,7 @@
 #include "src/model/linear.hpp"
 
+#include <array>
+
 #include "kernels/cpu/dtype.hpp"
 #include "kernels/cpu/quant.hpp"
 
@@ -12,6 +14,19 @@ void linear(const Exec& ex, const formats::TensorView& w, const float* x, size_t
   } else {
     runtime::parallel_matmul(ex.pool, w.type, w.data.data(), rows, cols, x, n_tokens, y, ex.scratch);
   }
+}
+
+void linears(const Exec& ex, std::span<const LinearJob> jobs, size_t n_tokens) {
+  if (n_tokens != 1 || jobs.size() > runtime::kMaxMatvecs) {
+    for (const LinearJob& j : jobs) linear(ex, *j.w, j.x, n_tokens, j.y);
+    return;
+  }
+  std::array<runtime::Matvec, runtime::kMaxMatvecs> mv;
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    const formats::TensorView& w = *jobs[i].w;
+    mv[i] = {w.type, w.data.data(), w.shape[0], w.shape[1], jobs[i].x, jobs[i].y};
+  }
+  runtime::parallel_matvecs(ex.pool, std::span<const runtime::Matvec>(mv.data(), jobs.size()), ex.scratch);
 }
 
 void table_row(const formats::TensorView& t, size_t row, float* out) {

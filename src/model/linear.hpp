@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <span>
 
 #include "src/formats/tensor_view.hpp"
 #include "src/runtime/thread_pool.hpp"
@@ -19,6 +20,15 @@ struct Exec {
 // w: [out, in]; x: [n_tokens][in]; y: [n_tokens][out]. Output rows are split
 // across the pool's threads; results do not depend on the thread count.
 void linear(const Exec& ex, const formats::TensorView& w, const float* x, size_t n_tokens, float* y);
+
+// Several linear layers over the same n_tokens: y_i = x_i · W_iᵀ. A single
+// token runs them as one parallel pass (see runtime::parallel_matvecs).
+struct LinearJob {
+  const formats::TensorView* w;
+  const float* x;
+  float* y;
+};
+void linears(const Exec& ex, std::span<const LinearJob> jobs, size_t n_tokens);
 
 // Row `row` of a [rows, cols] table as floats (embedding lookups).
 void table_row(const formats::TensorView& t, size_t row, float* out);

@@ -1,6 +1,9 @@
 #include "src/runtime/thread_pool.hpp"
 
+#include <gemma4/error.hpp>
+
 #include <algorithm>
+#include <array>
 #include <chrono>
 
 #include "kernels/cpu/matmul.hpp"
@@ -141,16 +144,56 @@ size_t rows_per_chunk(kernels::DType type, size_t cols, size_t rows, size_t thre
 
 }  // namespace
 
-void parallel_matvec(ThreadPool& pool, kernels::DType type, const void* w, size_t rows, size_t cols, const float* x,
-                     float* y, MatmulScratch& scratch) {
-  const size_t act_bytes = kernels::activation_row_bytes(type, cols);  // validates type and cols
-  if (scratch.bytes.size() < act_bytes) scratch.bytes.resize(act_bytes);
+void parallel_matvecs(ThreadPool& pool, std::span<const Matvec> jobs, MatmulScratch& scratch) {
+  if (jobs.size() > kMaxMatvecs) throw Error("parallel_matvecs: more than 16 products in one pass");
+  // Prepared activations: one row per distinct (x, type).
+  std::array<size_t, kMaxMatvecs> act_offset{}, chunk_rows{}, first_chunk{};
+  size_t act_total = 0;
+  for (size_t j = 0; j < jobs.size(); ++j) {
+    const Matvec& m = jobs[j];
+    const size_t bytes = kernels::activation_row_bytes(m.type, m.cols);  // validates type and cols
+    act_offset[j] = act_total;
+    for (size_t k = 0; k < j; ++k) {
+      if (jobs[k].x == m.x && jobs[k].type == m.type && jobs[k].cols == m.cols) {
+        act_offset[j] = act_offset[k];
+        break;
+      }
+    }
+    if (act_offset[j] == act_total) act_total += bytes;
+  }
+  if (scratch.bytes.size() < act_total) scratch.bytes.resize(act_total);
   // One activation row is cheap to prepare (a pass over cols floats); doing
   // it on one thread avoids a second synchronisation.
-  kernels::prepare_activations(type, x, cols, scratch.bytes.data());
-  const void* xp = scratch.bytes.data();
-  pool.parallel_chunks(rows, rows_per_chunk(type, cols, rows, pool.size()),
-                       [&](size_t r0, size_t r1) { kernels::matvec(type, w, cols, xp, y, r0, r1); });
+  for (size_t j = 0; j < jobs.size(); ++j) {
+    bool shared = false;
+    for (size_t k = 0; k < j; ++k) shared = shared || act_offset[k] == act_offset[j];
+    if (!shared)
+      kernels::prepare_activations(jobs[j].type, jobs[j].x, jobs[j].cols, scratch.bytes.data() + act_offset[j]);
+  }
+  // Chunks numbered across the jobs; a chunk never spans two of them.
+  size_t n_chunks = 0;
+  for (size_t j = 0; j < jobs.size(); ++j) {
+    chunk_rows[j] = rows_per_chunk(jobs[j].type, jobs[j].cols, jobs[j].rows, pool.size());
+    first_chunk[j] = n_chunks;
+    n_chunks += (jobs[j].rows + chunk_rows[j] - 1) / chunk_rows[j];
+  }
+  const unsigned char* acts = scratch.bytes.data();
+  pool.parallel_chunks(n_chunks, 1, [&](size_t c0, size_t c1) {
+    for (size_t c = c0; c < c1; ++c) {
+      size_t j = jobs.size() - 1;
+      while (first_chunk[j] > c) --j;
+      const Matvec& m = jobs[j];
+      const size_t r0 = (c - first_chunk[j]) * chunk_rows[j];
+      const size_t r1 = std::min(m.rows, r0 + chunk_rows[j]);
+      kernels::matvec(m.type, m.w, m.cols, acts + act_offset[j], m.y, r0, r1);
+    }
+  });
+}
+
+void parallel_matvec(ThreadPool& pool, kernels::DType type, const void* w, size_t rows, size_t cols, const float* x,
+                     float* y, MatmulScratch& scratch) {
+  const Matvec job{type, w, rows, cols, x, y};
+  parallel_matvecs(pool, std::span<const Matvec>(&job, 1), scratch);
 }
 
 void parallel_matmul(ThreadPool& pool, kernels::DType type, const void* w, size_t rows, size_t cols, const float* x,

@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <exception>
 #include <mutex>
+#include <span>
 #include <thread>
 #include <vector>
 
@@ -114,6 +115,23 @@ class ThreadPool {
 struct MatmulScratch {
   std::vector<unsigned char> bytes;
 };
+
+// One matrix-vector product y = W x of a batch run by parallel_matvecs;
+// w is [rows][cols] in type `type`.
+struct Matvec {
+  kernels::DType type;
+  const void* w;
+  size_t rows, cols;
+  const float* x;
+  float* y;
+};
+
+// Runs up to kMaxMatvecs products in one parallel pass: one wake-up of the
+// pool instead of one per product, and the rows of all of them shared out in
+// chunks (decode runs q, k and v, or gate and up, or a token's experts, as
+// one pass). Products with the same x and type share prepared activations.
+constexpr size_t kMaxMatvecs = 16;
+void parallel_matvecs(ThreadPool& pool, std::span<const Matvec> jobs, MatmulScratch& scratch);
 
 // y[r] = dot(row r of w, x) for all rows; w is [rows][cols] in type `type`.
 // Throws gemma4::Error for unsupported types or a cols the type cannot hold.
