@@ -18,6 +18,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <istream>
@@ -112,8 +113,11 @@ Context::Context(const Decoder& decoder, size_t n_ctx, size_t max_chunk, size_t 
   if (p.n_experts > 0) {
     moe_in_.assign(T * H, 0.0f);
     moe_out_.assign(T * H, 0.0f);
-    expert_buf_.assign(2 * p.expert_dim, 0.0f);
-    expert_out_.assign(H, 0.0f);
+    // Decode: the k chosen experts side by side; prefill: one expert's tokens.
+    const size_t slots = std::max(p.n_experts_used, T);
+    expert_buf_.assign(slots * 2 * p.expert_dim, 0.0f);
+    expert_out_.assign(slots * H, 0.0f);
+    moe_gather_.assign(T * H, 0.0f);
     router_.assign(p.n_experts, 0.0f);
   }
   cos_.assign(T * p.max_head_dim() / 2, 0.0f);
@@ -402,23 +406,67 @@ void Decoder::moe_block(Context& c, size_t l, size_t row0, size_t rows) const {
   float* expert_in = c.xn_.data();
   kernels::rms_norm(x, k.pre_ffn_norm_2.data(), expert_in, rows, H, p.eps);
 
-  std::vector<uint32_t> idx(p.n_experts_used);
-  std::vector<float> val(p.n_experts_used);
+  // Routing: each token's top k experts and their weights.
+  const size_t K = p.n_experts_used;
+  std::vector<uint32_t> idx(rows * K);
+  std::vector<float> weight(rows * K);
+  std::vector<size_t> got(rows);
   for (size_t t = 0; t < rows; ++t) {
     linear(c.exec(), *w.router, &c.moe_in_[t * H], 1, c.router_.data());
     kernels::softmax(c.router_.data(), E);
-    const size_t got = kernels::top_k(c.router_.data(), E, p.n_experts_used, idx.data(), val.data());
+    got[t] = kernels::top_k(c.router_.data(), E, K, &idx[t * K], &weight[t * K]);
     float sum = 0.0f;
-    for (size_t j = 0; j < got; ++j) sum += val[j];
-    float* y = &c.moe_out_[t * H];
-    std::fill(y, y + H, 0.0f);
-    for (size_t j = 0; j < got; ++j) {
-      const uint32_t e = idx[j];
-      const float weight = val[j] / sum * k.expert_scale[e];
-      linear(c.exec(), w.expert_gate_up[e], &expert_in[t * H], 1, c.expert_buf_.data());
-      kernels::geglu(c.expert_buf_.data(), c.expert_buf_.data() + I, c.expert_buf_.data(), I);
-      linear(c.exec(), w.expert_down[e], c.expert_buf_.data(), 1, c.expert_out_.data());
-      kernels::add_scaled(y, c.expert_out_.data(), weight, H);
+    for (size_t j = 0; j < got[t]; ++j) sum += weight[t * K + j];
+    for (size_t j = 0; j < got[t]; ++j) weight[t * K + j] = weight[t * K + j] / sum * k.expert_scale[idx[t * K + j]];
+  }
+  std::fill(c.moe_out_.begin(), c.moe_out_.begin() + rows * H, 0.0f);
+
+  if (rows == 1) {
+    // One token: its experts' gate/up projections as one parallel pass, then
+    // their down projections as another.
+    std::vector<LinearJob> jobs(got[0]);
+    for (size_t j = 0; j < got[0]; ++j) jobs[j] = {&w.expert_gate_up[idx[j]], expert_in, &c.expert_buf_[j * 2 * I]};
+    linears(c.exec(), jobs, 1);
+    for (size_t j = 0; j < got[0]; ++j) {
+      float* h = &c.expert_buf_[j * 2 * I];
+      kernels::geglu(h, h + I, h, I);
+      jobs[j] = {&w.expert_down[idx[j]], h, &c.expert_out_[j * H]};
+    }
+    linears(c.exec(), jobs, 1);
+    // Summed in ascending expert order, as the many-token path below does,
+    // so a token's output does not depend on how the prompt was chunked.
+    std::vector<size_t> order(got[0]);
+    for (size_t j = 0; j < order.size(); ++j) order[j] = j;
+    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return idx[a] < idx[b]; });
+    for (size_t j : order) kernels::add_scaled(c.moe_out_.data(), &c.expert_out_[j * H], weight[j], H);
+  } else {
+    // Many tokens: per expert, gather the tokens routed to it and run them
+    // as one matrix product, so each chosen expert's weights are read once
+    // per chunk rather than once per token.
+    std::vector<std::vector<std::pair<uint32_t, float>>> routed(E);  // expert -> (token, weight)
+    for (size_t t = 0; t < rows; ++t) {
+      for (size_t j = 0; j < got[t]; ++j)
+        routed[idx[t * K + j]].push_back({static_cast<uint32_t>(t), weight[t * K + j]});
+    }
+    for (size_t e = 0; e < E; ++e) {
+      const auto& toks = routed[e];
+      if (toks.empty()) continue;
+      const size_t n = toks.size();
+      for (size_t i = 0; i < n; ++i) {
+        std::copy_n(&expert_in[toks[i].first * H], H, &c.moe_gather_[i * H]);
+      }
+      linear(c.exec(), w.expert_gate_up[e], c.moe_gather_.data(), n, c.expert_buf_.data());
+      for (size_t i = 0; i < n; ++i) {
+        float* h = &c.expert_buf_[i * 2 * I];
+        kernels::geglu(h, h + I, h, I);
+      }
+      // geglu left each token's I values at the start of its 2I-wide row:
+      // pack them so the down projection reads [n][I].
+      for (size_t i = 1; i < n; ++i) std::copy_n(&c.expert_buf_[i * 2 * I], I, &c.expert_buf_[i * I]);
+      linear(c.exec(), w.expert_down[e], c.expert_buf_.data(), n, c.expert_out_.data());
+      for (size_t i = 0; i < n; ++i) {
+        kernels::add_scaled(&c.moe_out_[toks[i].first * H], &c.expert_out_[i * H], toks[i].second, H);
+      }
     }
   }
   kernels::rms_norm(c.moe_out_.data(), k.post_ffn_norm_2.data(), c.moe_out_.data(), rows, H, p.eps);
