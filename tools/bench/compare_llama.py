@@ -17,7 +17,10 @@ child process of this script (`--llama-worker`, not for direct use). Then it
 prints a markdown table: medians, the median of the pairwise ratios
 gemma4/llama.cpp, and for tg rows the fraction of the bandwidth roof
 (measured read bandwidth / bytes of weights read per generated token,
-computed from the GGUF tensor table).
+computed from the GGUF tensor table). Each number comes with the CPU that
+other processes used while it was measured; those taken on a busy machine
+are marked (llama.cpp in particular collapses when another process takes a
+core). docs/benchmarks.md ("Harness: gemma4 vs llama.cpp") has the details.
 
 Only the standard library is needed here (numpy only as a fallback
 bandwidth probe); the llama.cpp side needs `import llama_cpp`.
@@ -40,6 +43,7 @@ import sys
 import tempfile
 import threading
 import time
+import types
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 TOKEN_LO, TOKEN_HI = 1000, 200000  # random prompt ids for llama.cpp: ordinary vocabulary entries
@@ -171,10 +175,27 @@ def bytes_per_token(path):
 
 # ----------------------------------------------------------------------------- processes
 
+def cpu_busy_seconds():
+    """CPU seconds all cores have spent busy since boot (Linux /proc/stat), or None."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    busy = sum(fields[:8]) - idle  # user nice system idle iowait irq softirq steal
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
 def run_measured(cmd, timeout, env=None):
-    """Runs cmd; returns (exit code, stdout, stderr, peak RSS in KiB, wall s).
-    os.wait4 gives this child's own rusage, so the peak belongs to it alone."""
+    """Runs cmd; returns .rc, .out, .err, .rss (peak RSS in KiB), .wall (s) and
+    .others: cores' worth of CPU that other processes used meanwhile (busy CPU
+    time of the whole machine minus the child's own, over the wall time; the
+    machine is shared and a competing process distorts a measurement, most of
+    all llama.cpp's). os.wait4 gives this child's own rusage, so the peak
+    belongs to it alone."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        busy0 = cpu_busy_seconds()
         t0 = time.perf_counter()
         p = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
         killer = threading.Timer(timeout, p.kill)
@@ -184,11 +205,16 @@ def run_measured(cmd, timeout, env=None):
         finally:
             killer.cancel()
         wall = time.perf_counter() - t0
+        busy1 = cpu_busy_seconds()
+        others = None
+        if busy0 is not None and busy1 is not None and wall > 0:
+            others = max(0.0, (busy1 - busy0 - usage.ru_utime - usage.ru_stime) / wall)
         p.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
-        return (p.returncode, out.read().decode("utf-8", "replace"), err.read().decode("utf-8", "replace"),
-                usage.ru_maxrss, wall)
+        return types.SimpleNamespace(rc=p.returncode, out=out.read().decode("utf-8", "replace"),
+                                     err=err.read().decode("utf-8", "replace"), rss=usage.ru_maxrss,
+                                     wall=wall, others=others)
 
 
 def tail(text, n=6):
@@ -202,7 +228,7 @@ class Failure(Exception):
 # ----------------------------------------------------------------------------- gemma4 side
 
 def ours(args, model, test, cfg):
-    """One measurement with gemma4: (value, peak RSS KiB)."""
+    """One measurement with gemma4: (value, peak RSS KiB, other processes' load in cores)."""
     g, t = args.gemma4, str(args.threads)
     if test == "ttft":
         cmd = [g, "run", "-m", model, "-t", t, "-b", str(args.batch), "-c", str(cfg["ttft"] + 8), "-n", "1",
@@ -211,19 +237,19 @@ def ours(args, model, test, cfg):
         p, n, d = {"pp": (cfg["pp"], 0, 0), "tg": (0, cfg["tg"], 0), "depth": (0, cfg["tg"], cfg["depth"])}[test]
         cmd = [g, "bench", "-m", model, "-t", t, "-b", str(args.batch), "-r", "1", "--json",
                "-p", str(p), "-n", str(n), "-d", str(d)]
-    rc, out, err, rss, _wall = run_measured(cmd, args.timeout)
-    if rc != 0:
-        raise Failure(f"gemma4 exited with {rc}:\n{tail(err or out)}")
+    r = run_measured(cmd, args.timeout)
+    if r.rc != 0:
+        raise Failure(f"gemma4 exited with {r.rc}:\n{tail(r.err or r.out)}")
     if test == "ttft":
-        m = re.search(r"prompt (\d+) tokens, ([0-9.]+) tok/s", err)
+        m = re.search(r"prompt (\d+) tokens, ([0-9.]+) tok/s", r.err)
         if not m:
-            raise Failure(f"no timing line from gemma4 run:\n{tail(err)}")
+            raise Failure(f"no timing line from gemma4 run:\n{tail(r.err)}")
         n_tok, tps = int(m.group(1)), float(m.group(2))
         if n_tok != cfg["ttft"]:
             raise Failure(f"gemma4 run saw {n_tok} prompt tokens, expected {cfg['ttft']}")
-        return 1000.0 * n_tok / tps, rss
-    res = json.loads(out[out.index("["):])
-    return float(res[0]["samples_ts"][0]), rss
+        return 1000.0 * n_tok / tps, r.rss, r.others
+    res = json.loads(r.out[r.out.index("["):])
+    return float(res[0]["samples_ts"][0]), r.rss, r.others
 
 
 def ttft_prompt(args, model, n_tokens, info):
@@ -232,10 +258,10 @@ def ttft_prompt(args, model, n_tokens, info):
     bos = [info["bos"]] if info["bos"] is not None and info["add_bos"] else []
     want = n_tokens - len(bos)
     for text in (" a" * want, "a" + " a" * (want - 1), " the" * want, "x" * want):
-        rc, out, err, _rss, _w = run_measured([args.gemma4, "tokenize", "-m", model, "-p", text, "--ids"], 600)
-        if rc != 0:
-            raise Failure(f"gemma4 tokenize failed:\n{tail(err)}")
-        ids = [int(x) for x in out.split()]
+        r = run_measured([args.gemma4, "tokenize", "-m", model, "-p", text, "--ids"], 600)
+        if r.rc != 0:
+            raise Failure(f"gemma4 tokenize failed:\n{tail(r.err)}")
+        ids = [int(x) for x in r.out.split()]
         if len(ids) == want:
             return text, bos + ids
     raise Failure(f"found no text that tokenizes to {want} tokens")
@@ -243,8 +269,8 @@ def ttft_prompt(args, model, n_tokens, info):
 
 def info_estimate(args, model, n_ctx):
     """`gemma4 info`'s total memory estimate in bytes at n_ctx, or None."""
-    rc, out, _err, _rss, _w = run_measured([args.gemma4, "info", model, "-c", str(n_ctx)], 600)
-    m = re.search(r"^\s*total\s+.*\((\d+) bytes\)", out, re.M) if rc == 0 else None
+    r = run_measured([args.gemma4, "info", model, "-c", str(n_ctx)], 600)
+    m = re.search(r"^\s*total\s+.*\((\d+) bytes\)", r.out, re.M) if r.rc == 0 else None
     return int(m.group(1)) if m else None
 
 
@@ -312,7 +338,7 @@ def llama_worker(args):
 
 
 def theirs(args, model, test, cfg):
-    """One measurement with llama.cpp in a fresh Python process: (value, peak RSS KiB, worker JSON)."""
+    """One measurement with llama.cpp in a fresh Python process: (value, peak RSS KiB, others' load, worker JSON)."""
     me = os.path.abspath(__file__)
     base = [sys.executable, me, "--llama-worker", test, "--model", model, "--threads", str(args.threads),
             "--batch", str(args.batch), "--seed", str(args.seed), "--llama-flash-attn", args.llama_flash_attn,
@@ -326,12 +352,12 @@ def theirs(args, model, test, cfg):
     else:
         cmd = base + ["--ctx", str(cfg["depth"] + cfg["tg"] + 1), "--n", str(cfg["tg"]),
                       "--depth", str(cfg["depth"])]
-    rc, out, err, rss, _wall = run_measured(cmd, args.timeout)
-    lines = [line for line in out.splitlines() if line.startswith("{")]
-    if rc != 0 or not lines:
-        raise Failure(f"llama.cpp worker exited with {rc}:\n{tail(err or out)}")
+    r = run_measured(cmd, args.timeout)
+    lines = [line for line in r.out.splitlines() if line.startswith("{")]
+    if r.rc != 0 or not lines:
+        raise Failure(f"llama.cpp worker exited with {r.rc}:\n{tail(r.err or r.out)}")
     res = json.loads(lines[-1])
-    return res["value"], rss, res
+    return res["value"], r.rss, r.others, res
 
 
 # ----------------------------------------------------------------------------- bandwidth
@@ -386,15 +412,15 @@ def measure_bandwidth(args):
         env = dict(os.environ, GEMMA4_THREADS=str(args.threads))
         cmd = [bk, "--benchmark_filter=^BM_ReadBandwidth", f"--benchmark_repetitions={reps}",
                "--benchmark_format=json"]
-        rc, out, err, _rss, _w = run_measured(cmd, 600, env=env)
+        r = run_measured(cmd, 600, env=env)
         try:
-            runs = [b for b in json.loads(out)["benchmarks"] if b.get("run_type") == "iteration"]
+            runs = [b for b in json.loads(r.out)["benchmarks"] if b.get("run_type") == "iteration"]
         except (ValueError, KeyError):
             runs = []
         rates = [b["bytes_per_second"] for b in runs if "bytes_per_second" in b]
-        if rc == 0 and rates:
+        if r.rc == 0 and rates:
             return statistics.median(rates), f"BM_ReadBandwidth of {bk}, {args.threads} threads, median of {len(rates)}"
-        print(f"bench_kernels failed ({rc}); falling back to the numpy probe:\n{tail(err)}", file=sys.stderr)
+        print(f"bench_kernels failed ({r.rc}); falling back to the numpy probe:\n{tail(r.err)}", file=sys.stderr)
     try:
         return numpy_bandwidth(args.threads, reps), f"numpy probe ({args.threads} threads, 1 GiB), median of {reps}"
     except ImportError:
@@ -424,7 +450,8 @@ def ratios(a, b):
     return [x / y for x, y in zip(a, b) if x is not None and y is not None and y > 0]
 
 
-def report(model, cfg, results, rss, roof, bw_note, bpt, parts, info, estimate, llama_ok, worker_info):
+def report(model, cfg, results, rss, roof, bw_note, bpt, parts, info, estimate, llama_ok, worker_info, load,
+           busy_limit):
     print(f"\n### {os.path.basename(model)}\n")
     types = ", ".join(f"{k} {v / 2**30:.2f} GiB" for k, v in sorted(info["types"].items(), key=lambda kv: -kv[1]))
     print(f"File {model} ({types}); {cfg['threads']} threads; {cfg['pairs']} interleaved pairs "
@@ -469,18 +496,31 @@ def report(model, cfg, results, rss, roof, bw_note, bpt, parts, info, estimate, 
               f"F16 KV cache; its worker process held {w.get('rss_before_load_kib', 0) / 1024:.0f} MiB "
               f"(Python + libraries) before loading the model, included in its RSS.")
 
-    print("\nRaw numbers per pair (gemma4 / llama.cpp / ratio):\n")
-    rows = [(test_label(t, cfg), results[t]["gemma4"], results[t]["llama"]) for t in cfg["tests"]]
+    all_loads = [x for t in cfg["tests"] for side in ("gemma4", "llama") for x in load[t][side] if x is not None]
+    busy = [x for x in all_loads if x > busy_limit]
+    if busy:
+        print(f"\n**Warning**: {len(busy)} of {len(all_loads)} measurements ran while other processes used more "
+              f"than {busy_limit} cores (up to {max(busy):.2f}); those numbers (marked ! below) are not "
+              "trustworthy: rerun on a quiet machine.")
+
+    print("\nRaw numbers per pair (gemma4 / llama.cpp / ratio; ! = other processes used more than "
+          f"{busy_limit} cores meanwhile):\n")
+    rows = [(test_label(t, cfg), results[t]["gemma4"], results[t]["llama"], load[t]) for t in cfg["tests"]]
     if rss["gemma4"]:
         rows.append((f"peak RSS {rss['from']} (MiB)", [x / 1024 for x in rss["gemma4"]],
-                     [x / 1024 for x in rss["llama"]]))
-    for label, a, b in rows:
+                     [x / 1024 for x in rss["llama"]], None))
+    for label, a, b, ld in rows:
         cells = []
         for i in range(len(a)):
             x = a[i]
             y = b[i] if i < len(b) else None
             r = x / y if x is not None and y else None
-            cells.append(f"{fmt(x)} / {fmt(y)} / {fmt(r, 3)}")
+            mark = ["", ""]
+            if ld:
+                for j, side in enumerate(("gemma4", "llama")):
+                    o = ld[side][i] if i < len(ld[side]) else None
+                    mark[j] = "!" if o is not None and o > busy_limit else ""
+            cells.append(f"{fmt(x)}{mark[0]} / {fmt(y)}{mark[1]} / {fmt(r, 3)}")
         print(f"- {label}: " + "; ".join(cells))
 
 
@@ -513,6 +553,8 @@ def main():
     ap.add_argument("--no-llama", action="store_true", help="run gemma4 only")
     ap.add_argument("--timeout", type=float, default=3600, help="seconds per measurement")
     ap.add_argument("--json-out", help="also write every number to this JSON file")
+    ap.add_argument("--busy-limit", type=float, default=0.25,
+                    help="flag measurements during which other processes used more than this many cores")
     # Worker mode (internal).
     ap.add_argument("--llama-worker", choices=TESTS, help=argparse.SUPPRESS)
     ap.add_argument("--ctx", type=int, help=argparse.SUPPRESS)
@@ -539,14 +581,14 @@ def main():
            "threads": args.threads, "pairs": args.pairs, "fa": args.llama_flash_attn, "swa_full": args.llama_swa_full}
     everything = {"threads": args.threads, "pairs": args.pairs, "sizes": {k: cfg[k] for k in TESTS},
                   "llama_flash_attn": args.llama_flash_attn, "llama_swa_full": args.llama_swa_full, "models": []}
-    print(f"gemma4: {args.gemma4}; llama.cpp: " + ("llama-cpp-python (" + sys.executable + ")" if llama_ok else "not run"),
-          file=sys.stderr)
+    their = f"llama-cpp-python ({sys.executable})" if llama_ok else "not run"
+    print(f"gemma4: {args.gemma4}; llama.cpp: {their}", file=sys.stderr)
 
     for model in args.model:
         bpt, parts, info = bytes_per_token(model)
         bw_before, bw_note = measure_bandwidth(args)
-        print(f"{model}: {bpt / 1e6:.1f} MB of weights per token; bandwidth {fmt(bw_before and bw_before / 1e9, 1)} GB/s",
-              file=sys.stderr)
+        bw_txt = fmt(bw_before / 1e9, 1) if bw_before else "—"
+        print(f"{model}: {bpt / 1e6:.1f} MB of weights per token; bandwidth {bw_txt} GB/s", file=sys.stderr)
         tmp = tempfile.TemporaryDirectory()
         if "ttft" in args.tests:
             cfg["ttft_text"], ids = ttft_prompt(args, model, args.ttft, info)
@@ -555,30 +597,35 @@ def main():
                 f.write(" ".join(map(str, ids)))
         results = {t: {"gemma4": [], "llama": []} for t in args.tests}
         rss_by_test = {t: {"gemma4": [], "llama": []} for t in args.tests}
+        load = {t: {"gemma4": [], "llama": []} for t in args.tests}
         worker_info = None
         for pair in range(args.pairs):
             for test in args.tests:
                 label = test_label(test, cfg)
                 try:
-                    v, r = ours(args, model, test, cfg)
+                    v, r, o = ours(args, model, test, cfg)
                 except Failure as e:
                     print(f"[pair {pair + 1}] {label}: gemma4 failed: {e}", file=sys.stderr)
-                    v, r = None, None
+                    v, r, o = None, None, None
                 results[test]["gemma4"].append(v)
                 rss_by_test[test]["gemma4"].append(r)
-                w = None
+                load[test]["gemma4"].append(o)
+                w = ow = None
                 if llama_ok:
                     try:
-                        w, rw, worker_info = theirs(args, model, test, cfg)
+                        w, rw, ow, worker_info = theirs(args, model, test, cfg)
                     except Failure as e:
                         print(f"[pair {pair + 1}] {label}: llama.cpp failed: {e}", file=sys.stderr)
                         w, rw = None, None
                     results[test]["llama"].append(w)
                     rss_by_test[test]["llama"].append(rw)
-                print(f"[pair {pair + 1}/{args.pairs}] {label}: gemma4 {fmt(v)}  llama.cpp {fmt(w)}", file=sys.stderr)
+                    load[test]["llama"].append(ow)
+                print(f"[pair {pair + 1}/{args.pairs}] {label}: gemma4 {fmt(v)}  llama.cpp {fmt(w)}  "
+                      f"(other processes: {fmt(o)} / {fmt(ow)} cores)", file=sys.stderr)
         if not llama_ok:
             for t in args.tests:
                 results[t]["llama"] = [None] * args.pairs
+                load[t]["llama"] = [None] * args.pairs
 
         # Peak RSS: the depth run (context depth+tg+1 in both), else the largest one.
         src = "depth" if "depth" in args.tests else max(
@@ -596,9 +643,11 @@ def main():
             note = bw_note + (f"; {bw_before / 1e9:.1f} before, {bw_after / 1e9:.1f} after, mean"
                               if bw_after and not args.bandwidth else "")
             roof = {"bw": bw, "note": note, "tps": bw / bpt}
-        report(model, cfg, results, rss, roof, bw_note, bpt, parts, info, estimate, llama_ok, worker_info)
+        report(model, cfg, results, rss, roof, bw_note, bpt, parts, info, estimate, llama_ok, worker_info, load,
+               args.busy_limit)
         everything["models"].append({"model": model, "bytes_per_token": bpt, "parts": parts, "roof": roof,
-                                     "results": results, "rss_kib": rss_by_test, "info_estimate": estimate})
+                                     "results": results, "rss_kib": rss_by_test, "other_load_cores": load,
+                                     "info_estimate": estimate})
         tmp.cleanup()
     if args.json_out:
         with open(args.json_out, "w") as f:
