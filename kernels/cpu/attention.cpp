@@ -141,4 +141,59 @@ void attention(const AttentionArgs& args) {
   attention(args, 0, attention_items(args));
 }
 
+AttentionSplitFns attention_split_kernels_for(Isa isa) {
+  switch (isa) {
+#if defined(GEMMA4_HAVE_ISA_AVX2)
+    case Isa::avx2:
+      return {avx2::attention_split_run, avx2::attention_split_merge};
+#endif
+#if defined(GEMMA4_HAVE_ISA_AVX512)
+    case Isa::avx512:
+      return {avx512::attention_split_run, avx512::attention_split_merge};
+#endif
+#if defined(GEMMA4_HAVE_ISA_NEON)
+    case Isa::neon:
+      return {neon::attention_split_run, neon::attention_split_merge};
+#endif
+    case Isa::scalar:
+      return {scalar::attention_split_run, scalar::attention_split_merge};
+    default:
+      break;
+  }
+  throw Error("attention: kernel path '" + std::string(isa_name(isa)) + "' is not part of this build");
+}
+
+namespace {
+// The segments one token sees: its window start to its position.
+size_t token_segment_count(const AttentionArgs& a) {
+  int64_t lo = 0;
+  if (a.window > 0 && a.pos0 + 1 > static_cast<int64_t>(a.window)) lo = a.pos0 - static_cast<int64_t>(a.window) + 1;
+  return static_cast<size_t>(a.pos0 / kAttentionSegment - lo / kAttentionSegment + 1);
+}
+}  // namespace
+
+size_t attention_split_items(const AttentionArgs& args) {
+  if (args.n_tokens != 1 || args.pos0 < 0) return 0;
+  return token_segment_count(args) * args.n_kv_heads;
+}
+
+size_t attention_split_floats(const AttentionArgs& args) {
+  if (args.n_tokens != 1 || args.pos0 < 0) return 0;
+  return token_segment_count(args) * args.n_q_heads * (args.head_dim + 2);
+}
+
+void attention_split(const AttentionArgs& args, size_t begin, size_t end, float* scratch) {
+  check_attention_args(args, 0, attention_items(args));
+  require(args.n_tokens == 1, "the split attention form takes one token");
+  require(begin <= end && end <= attention_split_items(args), "split attention: item range out of bounds");
+  require(scratch != nullptr, "split attention: no scratch");
+  if (begin == end) return;
+  attention_split_kernels_for(active_isa()).run(args, begin, end, scratch);
+}
+
+void attention_split_merge(const AttentionArgs& args, const float* scratch) {
+  require(args.n_tokens == 1 && scratch != nullptr && args.out != nullptr, "split attention: bad merge arguments");
+  attention_split_kernels_for(active_isa()).merge(args, scratch);
+}
+
 }  // namespace gemma4::kernels

@@ -92,4 +92,21 @@ void attention(const AttentionArgs& args, size_t begin, size_t end);
 // All items on the calling thread.
 void attention(const AttentionArgs& args);
 
+// Every row walks its positions in segments of kAttentionSegment (aligned to
+// multiples of it), each with its own online-softmax state, folded into the
+// total in segment order. For one token (decode) deep in the context the
+// segments can instead be computed in parallel, each thread reading only its
+// part of the cache, and folded afterwards in the same order: the same bits.
+constexpr int64_t kAttentionSegment = 512;
+
+// Items of the split form for a single token: (segment, KV head) pairs; 0
+// when args has more than one token.
+size_t attention_split_items(const AttentionArgs& args);
+// Floats of scratch the split form needs.
+size_t attention_split_floats(const AttentionArgs& args);
+// Computes items [begin, end) into scratch (any split across threads).
+void attention_split(const AttentionArgs& args, size_t begin, size_t end, float* scratch);
+// Folds the segments of every query head in order and writes args.out.
+void attention_split_merge(const AttentionArgs& args, const float* scratch);
+
 }  // namespace gemma4::kernels

@@ -293,7 +293,43 @@ struct QueryRow {
   float* acc;
   float m;
   float l;
+  // The softmax state of the segments already finished (see fold()); their
+  // unnormalised output sits in `out`.
+  float total_m;
+  float total_l;
 };
+
+// Positions are walked in segments of kSegment, aligned to multiples of it.
+// Each segment has its own online-softmax state, folded into the row's total
+// in segment order when the segment ends. Decode at depth computes the
+// segments on different threads and folds them in the same order
+// (attention_split_*), so both give the same bits.
+constexpr int64_t kSegment = kAttentionSegment;
+
+// Folds a row's segment state (m, l, acc) into its total (total_m, total_l,
+// out) and clears it for the next segment.
+void fold_state(float m, float l, const float* acc, float& total_m, float& total_l, float* out, size_t hd) {
+  if (l == 0.0f) return;  // the segment saw no position
+  if (total_l == 0.0f) {
+    for (size_t d = 0; d < hd; d += W) vstore(out + d, vload(acc + d));
+    total_m = m;
+    total_l = l;
+    return;
+  }
+  const float m_new = m > total_m ? m : total_m;
+  const float c_total = exp1(total_m - m_new), c_seg = exp1(m - m_new);
+  const Vec ct = vsplat(c_total), cs = vsplat(c_seg);
+  for (size_t d = 0; d < hd; d += W) vstore(out + d, vfma(vload(acc + d), cs, vload(out + d) * ct));
+  total_l = total_l * c_total + l * c_seg;
+  total_m = m_new;
+}
+
+void fold(QueryRow& r, size_t hd) {
+  fold_state(r.m, r.l, r.acc, r.total_m, r.total_l, r.out, hd);
+  r.m = -__builtin_inff();
+  r.l = 0.0f;
+  for (size_t d = 0; d < hd; d += W) vstore(r.acc + d, vsplat(0.0f));
+}
 
 // One block of keys, positions b .. b+nb-1, for NH rows that all read KV
 // head kv and all see the whole range: scores, softmax rescaling, weighted
@@ -387,7 +423,9 @@ constexpr size_t kMaxRows = 256;  // rows per walk (head_dim 64 or more fills th
 // loaded once for all of them: the heads of a group, and in prefill several
 // tokens. Block boundaries depend only on positions, so a row's arithmetic
 // is the same in whichever walk and company it is computed.
-void walk(const AttentionArgs& a, QueryRow* rows, size_t n) {
+// finalize: fold the segments and write normalised outputs; otherwise leave
+// each row's state of its (single) segment in m, l, acc (attention_split_run).
+void walk(const AttentionArgs& a, QueryRow* rows, size_t n, bool finalize = true) {
   int64_t first = rows[0].lo, last = rows[0].pos;
   size_t kv_lo = rows[0].kv, kv_hi = rows[0].kv;
   for (size_t i = 1; i < n; ++i) {
@@ -406,6 +444,9 @@ void walk(const AttentionArgs& a, QueryRow* rows, size_t n) {
   const int64_t first_end = start + B - 1 < last ? start + B - 1 : last;
   prefetch_block(a, first, static_cast<size_t>(first_end - first + 1), kv_lo, kv_hi);
   for (int64_t b = start; b <= last; b += B) {
+    if (finalize && b > start && b % kSegment == 0) {
+      for (size_t r = 0; r < n; ++r) fold(rows[r], a.head_dim);
+    }
     const int64_t next = b + B;
     size_t prefetched = kv_hi + 1;  // none yet
     QueryRow* group[kMaxHeads];
@@ -436,9 +477,11 @@ void walk(const AttentionArgs& a, QueryRow* rows, size_t n) {
       step(a, group, count, kv, vlo, static_cast<size_t>(vhi - vlo + 1));
     }
   }
+  if (!finalize) return;
   for (size_t r = 0; r < n; ++r) {
-    const Vec inv = vsplat(1.0f / rows[r].l);
-    for (size_t d = 0; d < a.head_dim; d += W) vstore(rows[r].out + d, vload(rows[r].acc + d) * inv);
+    fold(rows[r], a.head_dim);
+    const Vec inv = vsplat(1.0f / rows[r].total_l);
+    for (size_t d = 0; d < a.head_dim; d += W) vstore(rows[r].out + d, vload(rows[r].out + d) * inv);
   }
 }
 
@@ -458,8 +501,19 @@ QueryRow make_row(const AttentionArgs& a, size_t t, size_t h, float* acc) {
   r.acc = acc;
   r.m = -__builtin_inff();
   r.l = 0.0f;
+  r.total_m = -__builtin_inff();
+  r.total_l = 0.0f;
   for (size_t d = 0; d < a.head_dim; ++d) acc[d] = 0.0f;
   return r;
+}
+
+// The segments a single token's rows see: [first, first + count).
+void token_segments(const AttentionArgs& a, int64_t& first, size_t& count) {
+  const int64_t pos = a.pos0;
+  int64_t lo = 0;
+  if (a.window > 0) lo = pos - static_cast<int64_t>(a.window) + 1 > 0 ? pos - static_cast<int64_t>(a.window) + 1 : 0;
+  first = lo / kSegment;
+  count = static_cast<size_t>(pos / kSegment - first + 1);
 }
 
 }  // namespace
@@ -503,6 +557,55 @@ void attention_run(const AttentionArgs& a, size_t begin, size_t end) {
       }
       if (n > 0) walk(a, rows, n);
     }
+  }
+}
+
+// Decode at depth (attention.hpp): item i is segment i / n_kv_heads of the
+// token's positions for KV head i % n_kv_heads (all its query heads); each
+// writes its segment states to scratch, [segment][q head][m, l, acc].
+void attention_split_run(const AttentionArgs& a, size_t begin, size_t end, float* scratch) {
+  int64_t first;
+  size_t count;
+  token_segments(a, first, count);
+  const size_t hd = a.head_dim, nq = a.n_q_heads, group = nq / a.n_kv_heads;
+  for (size_t item = begin; item < end; ++item) {
+    const size_t seg = item / a.n_kv_heads, kv = item % a.n_kv_heads;
+    const int64_t seg_lo = (first + static_cast<int64_t>(seg)) * kSegment, seg_hi = seg_lo + kSegment - 1;
+    QueryRow rows[kMaxHeads];
+    size_t n = 0;
+    for (size_t h = kv * group; h < (kv + 1) * group; ++h) {
+      float* state = scratch + (seg * nq + h) * (hd + 2);
+      QueryRow r = make_row(a, 0, h, state + 2);
+      r.lo = r.lo > seg_lo ? r.lo : seg_lo;
+      r.pos = r.pos < seg_hi ? r.pos : seg_hi;
+      rows[n++] = r;
+      if (n == kMaxHeads || h + 1 == (kv + 1) * group) {
+        walk(a, rows, n, /*finalize=*/false);
+        for (size_t k = 0; k < n; ++k) {
+          float* st = rows[k].acc - 2;
+          st[0] = rows[k].m;
+          st[1] = rows[k].l;
+        }
+        n = 0;
+      }
+    }
+  }
+}
+
+void attention_split_merge(const AttentionArgs& a, const float* scratch) {
+  int64_t first;
+  size_t count;
+  token_segments(a, first, count);
+  const size_t hd = a.head_dim, nq = a.n_q_heads;
+  for (size_t h = 0; h < nq; ++h) {
+    float* out = a.out + h * hd;
+    float total_m = -__builtin_inff(), total_l = 0.0f;
+    for (size_t seg = 0; seg < count; ++seg) {
+      const float* st = scratch + (seg * nq + h) * (hd + 2);
+      fold_state(st[0], st[1], st + 2, total_m, total_l, out, hd);
+    }
+    const Vec inv = vsplat(1.0f / total_l);
+    for (size_t d = 0; d < hd; d += W) vstore(out + d, vload(out + d) * inv);
   }
 }
 

@@ -120,6 +120,9 @@ Context::Context(const Decoder& decoder, size_t n_ctx, size_t max_chunk, size_t 
     moe_gather_.assign(T * H, 0.0f);
     router_.assign(p.n_experts, 0.0f);
   }
+  // Split attention of one token: segments of its positions x query heads.
+  const size_t segments = n_ctx / static_cast<size_t>(kernels::kAttentionSegment) + 2;
+  attn_split_.assign(segments * p.n_heads * (p.max_head_dim() + 2), 0.0f);
   cos_.assign(T * p.max_head_dim() / 2, 0.0f);
   sin_.assign(T * p.max_head_dim() / 2, 0.0f);
 }
@@ -271,6 +274,17 @@ void round_to_f16(float* x, size_t n) {
 
 // Attention work items (token, head) split across the context's threads.
 void Decoder::run_attention(Context& c, const kernels::AttentionArgs& a) {
+  // One token deep in the context: its positions in segments across the
+  // threads, so each reads only part of the cache (same bits either way).
+  const size_t split = kernels::attention_split_items(a);
+  if (c.pool_->size() > 1 && split >= c.pool_->size()) {
+    const size_t floats = kernels::attention_split_floats(a);
+    if (c.attn_split_.size() < floats) c.attn_split_.resize(floats);
+    float* scratch = c.attn_split_.data();
+    c.pool_->parallel_for(split, [&](size_t begin, size_t end) { kernels::attention_split(a, begin, end, scratch); });
+    kernels::attention_split_merge(a, scratch);
+    return;
+  }
   c.pool_->parallel_for(kernels::attention_items(a),
                         [&a](size_t begin, size_t end) { kernels::attention(a, begin, end); });
 }

@@ -110,6 +110,7 @@ class Context {
   std::vector<float> x_, xn_, tmp_, q_, k_, v_, attn_, gate_, up_;
   std::vector<float> ple_, ple_tok_;
   std::vector<float> moe_in_, moe_out_, moe_gather_, expert_buf_, expert_out_, router_;
+  std::vector<float> attn_split_;  // segment states of split attention
   std::vector<float> cos_, sin_;
 };
 

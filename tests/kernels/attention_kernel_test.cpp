@@ -185,6 +185,10 @@ const Case kCases[] = {
     {"many_heads_two_passes_d1024", 24, 2, 1024, 0, DType::F16, false, 0, 35, 2},
     {"group_wider_than_a_walk_prefill", 24, 1, 1024, 0, DType::F32, false, 0, 20, 3},
     {"group_wider_than_a_walk_decode", 24, 1, 1024, 40, DType::F16, true, 40, 77, 1},
+    // Deep enough to fold several kAttentionSegment segments.
+    {"decode_deep_causal_f16", 8, 1, 256, 0, DType::F16, false, 0, 1300, 1},
+    {"decode_deep_sliding_ring_f32", 8, 2, 256, 600, DType::F32, true, 600, 1400, 1},
+    {"prefill_chunk_across_segments_f16", 4, 2, 256, 0, DType::F16, false, 0, 500, 30},
 };
 
 class AttentionPaths : public ::testing::TestWithParam<Isa> {};
@@ -251,21 +255,53 @@ TEST_P(AttentionPaths, ConcurrentHalvesAreBitwiseIdentical) {
 // tokens one by one (keys are visited in the same blocks either way).
 TEST_P(AttentionPaths, PrefillEqualsTokenByTokenDecode) {
   for (size_t window : {size_t{0}, size_t{20}}) {
-    const Case c{"prefill", 4, 2, 256, window, DType::F32, window > 0, window > 0 ? window : 0, 10, 40};
-    const Scenario s(c);
-    const std::vector<float> prefill = run(s, GetParam());
-    for (size_t t = 0; t < c.n_tokens; t += 13) {
-      Case one = c;
-      one.pos0 = c.pos0 + static_cast<int64_t>(t);
-      one.n_tokens = 1;
-      Scenario d(one);
-      // Same history and the same query row as in the chunk.
-      std::copy_n(&s.q[t * c.n_q_heads * c.head_dim], c.n_q_heads * c.head_dim, d.q.begin());
-      const std::vector<float> decoded = run(d, GetParam());
-      EXPECT_EQ(0, std::memcmp(decoded.data(), &prefill[t * c.n_q_heads * c.head_dim], decoded.size() * sizeof(float)))
-          << "window " << window << " token " << t;
+    const Case shallow{"prefill", 4, 2, 256, window, DType::F32, window > 0, window > 0 ? window : 0, 10, 40};
+    const Case deep{"prefill_deep", 4, 2, 256, window, DType::F32, window > 0, window > 0 ? window : 0, 500, 40};
+    for (const Case& c : {shallow, deep}) {
+      const Scenario s(c);
+      const std::vector<float> prefill = run(s, GetParam());
+      for (size_t t = 0; t < c.n_tokens; t += 13) {
+        Case one = c;
+        one.pos0 = c.pos0 + static_cast<int64_t>(t);
+        one.n_tokens = 1;
+        Scenario d(one);
+        // Same history and the same query row as in the chunk.
+        std::copy_n(&s.q[t * c.n_q_heads * c.head_dim], c.n_q_heads * c.head_dim, d.q.begin());
+        const std::vector<float> decoded = run(d, GetParam());
+        EXPECT_EQ(0,
+                  std::memcmp(decoded.data(), &prefill[t * c.n_q_heads * c.head_dim], decoded.size() * sizeof(float)))
+            << c.name << " window " << window << " token " << t;
+      }
     }
   }
+}
+
+// Decode deep in the context split by segments (any item split, the
+// segments folded afterwards) gives the same bits as the plain walk.
+TEST_P(AttentionPaths, SplitBySegmentsIsBitwiseIdentical) {
+  const Isa saved = active_isa();
+  set_active_isa(GetParam());
+  for (const Case& c : {Case{"deep", 8, 1, 512, 0, DType::F16, false, 0, 2100, 1},
+                        Case{"deep_gqa", 8, 2, 256, 0, DType::F32, false, 0, 1025, 1},
+                        Case{"deep_window", 8, 2, 256, 700, DType::F16, true, 700, 1800, 1},
+                        Case{"shallow", 4, 2, 256, 0, DType::F16, false, 0, 30, 1}}) {
+    const Scenario s(c);
+    const std::vector<float> whole = run(s, GetParam());
+    std::vector<float> split(s.out_size(), -999.0f);
+    const AttentionArgs a = s.args(split.data());
+    const size_t items = attention_split_items(a);
+    ASSERT_GT(items, 0u) << c.name;
+    std::vector<float> scratch(attention_split_floats(a), -7.0f);
+    std::mt19937 rng(11);
+    for (size_t begin = 0; begin < items;) {
+      const size_t end = std::min(items, begin + 1 + rng() % 3);
+      attention_split(a, begin, end, scratch.data());
+      begin = end;
+    }
+    attention_split_merge(a, scratch.data());
+    EXPECT_EQ(0, std::memcmp(whole.data(), split.data(), whole.size() * sizeof(float))) << c.name;
+  }
+  set_active_isa(saved);
 }
 
 // The public entry point runs the active path.
