@@ -31,7 +31,7 @@ using TileDotFn = void (*)(size_t n, const void* w, size_t w_stride, size_t rows
                            size_t n_tok, float* y, size_t ldy);
 
 struct TileKernels {
-  TileDotFn q4_0, q8_0, q4_k, q6_k, bf16;
+  TileDotFn q4_0, q8_0, q4_k, q5_k, q6_k, bf16;
 };
 
 namespace scalar {

@@ -68,6 +68,8 @@ TileDotFn tile_for(DType w) {
       return active_tiles().q8_0;
     case DType::Q4_K:
       return active_tiles().q4_k;
+    case DType::Q5_K:
+      return active_tiles().q5_k;
     case DType::Q6_K:
       return active_tiles().q6_k;
     case DType::BF16:

@@ -252,6 +252,43 @@ struct Q4_KTraits {
   static __m256i dot(const KUnpacked& u, const BlockQ8K& x) { return k_levels_dot(u, x.qs); }
 };
 
+// Q5_K: Q4_K's levels plus a fifth bit: bit j of qh[l] belongs to element l
+// of sub-block j. Shifting qh within 16-bit lanes and keeping bit 4 of each
+// byte never mixes bits of neighbouring bytes for these shift counts.
+struct Q5_KTraits {
+  using Block = BlockQ5_K;
+  static constexpr bool kHasMin = true;
+  static void unpack(const Block& b, KUnpacked& u) {
+    uint8_t sc[8], mn[8];
+    k_scales(b.scales, sc, mn);
+    const __m256i low4 = _mm256_set1_epi8(0x0f), bit4 = _mm256_set1_epi8(0x10);
+    const __m256i qh = load_x(reinterpret_cast<const int8_t*>(b.qh));
+    __m256i hb[8];
+    hb[0] = _mm256_slli_epi16(qh, 4);
+    hb[1] = _mm256_slli_epi16(qh, 3);
+    hb[2] = _mm256_slli_epi16(qh, 2);
+    hb[3] = _mm256_slli_epi16(qh, 1);
+    hb[4] = qh;
+    hb[5] = _mm256_srli_epi16(qh, 1);
+    hb[6] = _mm256_srli_epi16(qh, 2);
+    hb[7] = _mm256_srli_epi16(qh, 3);
+    for (int c = 0; c < 4; ++c) {
+      const __m256i q = load_x(reinterpret_cast<const int8_t*>(b.qs) + 32 * c);
+      u.lv[2 * c] = _mm256_or_si256(_mm256_and_si256(q, low4), _mm256_and_si256(hb[2 * c], bit4));
+      u.lv[2 * c + 1] =
+          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), low4), _mm256_and_si256(hb[2 * c + 1], bit4));
+    }
+    for (int j = 0; j < 8; ++j) u.scale[j] = _mm256_set1_epi16(sc[j]);
+    uint64_t m8;
+    std::memcpy(&m8, mn, 8);
+    const __m128i m = _mm_cvtsi64_si128(static_cast<long long>(m8));
+    u.mn16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m, m));
+    u.d = _cvtsh_ss(b.d);
+    u.dmin = _cvtsh_ss(b.dmin);
+  }
+  static __m256i dot(const KUnpacked& u, const BlockQ8K& x) { return k_levels_dot(u, x.qs); }
+};
+
 // Q6_K: level = 4 low bits from ql and 2 high bits from qh, 0..63, offset 32.
 struct Q6_KTraits {
   using Block = BlockQ6_K;
@@ -469,10 +506,10 @@ void tile_bf16_rows(size_t n, const void* w, size_t w_stride, size_t rows, const
       n, n / 32, w, w_stride, rows, x, x_stride, n_tok, y, ldy);
 }
 
-constexpr TileKernels kTiles = {tile_blocks32<Q4_0Traits>, tile_blocks32<Q8_0Traits>, tile_blocks256<Q4_KTraits>,
-                                tile_blocks256<Q6_KTraits>, tile_bf16_rows};
+constexpr TileKernels kTiles = {tile_blocks32<Q4_0Traits>,  tile_blocks32<Q8_0Traits>,  tile_blocks256<Q4_KTraits>,
+                                tile_blocks256<Q5_KTraits>, tile_blocks256<Q6_KTraits>, tile_bf16_rows};
 #else
-constexpr TileKernels kTiles = {nullptr, nullptr, nullptr, nullptr, nullptr};
+constexpr TileKernels kTiles = {nullptr, nullptr, nullptr, nullptr, nullptr, nullptr};
 #endif
 
 }  // namespace
