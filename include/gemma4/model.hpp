@@ -176,6 +176,16 @@ class Context {
   void save(const std::filesystem::path& path) const;
   void load(const std::filesystem::path& path);
 
+  // Memory this context holds now, besides the model's mapped weights: its
+  // KV caches, and its work buffers (activations of one step, the prepared
+  // inputs of the matrix products, logits). gemma4::estimate_memory predicts
+  // both before a model is loaded.
+  struct Memory {
+    size_t kv_cache_bytes = 0;
+    size_t buffer_bytes = 0;
+  };
+  Memory memory() const;
+
   struct Impl;
 
  private:

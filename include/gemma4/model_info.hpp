@@ -49,18 +49,28 @@ struct ModelInfo {
   uint64_t params_embedding = 0;  // lookup tables (token + per-layer embeddings): one row read per token
 
   std::vector<TensorTypeBytes> types;
-  uint64_t weight_bytes = 0;
+  uint64_t weight_bytes = 0;       // every tensor in the files
+  uint64_t decoder_bytes = 0;      // the tensors the text decoder reads
+  uint64_t lookup_bytes = 0;       // of those, the per-layer embedding table: read a row per token from the file
   bool weights_estimated = false;  // config.json only: bytes assume bf16, as Google ships the weights
 };
 
+// What running a context costs in resident memory (what `ps` shows as RSS).
+// Weights are memory-mapped, so only the pages read count: every decoder
+// tensor except the per-layer embedding table, which is read with pread()
+// a row at a time and never mapped in.
 struct MemoryEstimate {
   uint64_t context = 0;
+  uint64_t batch = 0;  // prompt tokens per step: sets the size of the work buffers
   uint32_t cache_bytes_per_element = 2;
-  uint64_t weight_bytes = 0;
-  uint64_t kv_cache_bytes = 0;        // sliding layers capped at the window, shared layers none
-  uint64_t naive_kv_cache_bytes = 0;  // every layer caching the whole context
-  uint32_t cache_layers = 0;          // layers that own a cache
-  uint64_t total() const { return weight_bytes + kv_cache_bytes; }
+  uint64_t weight_bytes = 0;           // the files' tensors, as mapped
+  uint64_t resident_weight_bytes = 0;  // decoder tensors minus the per-layer embedding table
+  uint64_t kv_cache_bytes = 0;         // sliding layers capped at the window, shared layers none
+  uint64_t naive_kv_cache_bytes = 0;   // every layer caching the whole context
+  uint32_t cache_layers = 0;           // layers that own a cache
+  uint64_t buffer_bytes = 0;           // activations of one step of `batch` tokens, logits
+  uint64_t runtime_bytes = 0;          // tokenizer tables and the program itself (measured, see docs/api.md)
+  uint64_t total() const { return resident_weight_bytes + kv_cache_bytes + buffer_bytes + runtime_bytes; }
   uint64_t naive_total() const { return weight_bytes + naive_kv_cache_bytes; }
 };
 
@@ -69,8 +79,11 @@ struct MemoryEstimate {
 // file and the problem.
 ModelInfo inspect_model(const std::string& path);
 
-// KV cache elements are `cache_bytes_per_element` wide (2 for f16/bf16).
-MemoryEstimate estimate_memory(const ModelInfo& info, uint64_t context, uint32_t cache_bytes_per_element = 2);
+// KV cache elements are `cache_bytes_per_element` wide (2 for f16/bf16);
+// prompts are evaluated `batch` tokens per step (ContextOptions::n_batch;
+// a context never uses more than its length).
+MemoryEstimate estimate_memory(const ModelInfo& info, uint64_t context, uint32_t cache_bytes_per_element = 2,
+                               uint64_t batch = 256);
 
 // The report `gemma4 info` prints.
 std::string format_model_info(const ModelInfo& info, const MemoryEstimate& memory);

@@ -70,12 +70,16 @@ Context::Context(std::shared_ptr<const Model> model, const ContextOptions& optio
   const size_t n_ctx = std::min(options.n_ctx, max_ctx);
   if (options.threads < 0) throw Error("Context: threads must be 0 (every core) or more");
   const auto kv = options.kv_cache == KvCacheType::f32 ? kernels::DType::F32 : kernels::DType::F16;
-  impl_->ctx =
-      std::make_unique<model::Context>(*model_->impl().loaded->decoder, n_ctx, std::max<size_t>(1, options.n_batch),
-                                       static_cast<size_t>(options.threads), kv);
+  impl_->ctx = std::make_unique<model::Context>(*model_->impl().loaded->decoder, n_ctx,
+                                                std::clamp<size_t>(options.n_batch, 1, std::max<size_t>(n_ctx, 1)),
+                                                static_cast<size_t>(options.threads), kv);
 }
 
 Context::~Context() = default;
+
+Context::Memory Context::memory() const {
+  return {impl_->ctx->kv_bytes(), impl_->ctx->buffer_bytes() + impl_->logits.capacity() * sizeof(float)};
+}
 
 size_t Context::n_ctx() const {
   return impl_->ctx->n_ctx();

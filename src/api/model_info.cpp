@@ -113,6 +113,10 @@ ModelInfo inspect_model(const std::string& path_string) {
     count_text_params(info, c);
     info.params_total = info.params_text;
     info.weight_bytes = info.params_text * 2;
+    info.decoder_bytes = info.weight_bytes;
+    for (const auto& t : formats::expected_tensors(c)) {
+      if (t.name == "embed_tokens_per_layer.weight") info.lookup_bytes = elements(t.shape) * 2;
+    }
     info.weights_estimated = true;
     info.types.push_back({"bf16", formats::expected_tensors(c).size(), info.params_text, info.weight_bytes});
     return info;
@@ -133,6 +137,10 @@ ModelInfo inspect_model(const std::string& path_string) {
   fill_from_config(info, m.config);
   count_text_params(info, m.config);
   add_tensor_types(info, m.all_tensors);
+  for (const auto& [name, t] : m.text) {
+    info.decoder_bytes += t.data.size();
+    if (name == "embed_tokens_per_layer.weight") info.lookup_bytes = t.data.size();
+  }
   if (m.source == formats::ModelSource::Gguf) {
     info.format = fmt::format("GGUF v{}", m.gguf->version());
   } else {
@@ -142,13 +150,71 @@ ModelInfo inspect_model(const std::string& path_string) {
   return info;
 }
 
-MemoryEstimate estimate_memory(const ModelInfo& info, uint64_t context, uint32_t bytes_per_element) {
+// Bytes of the work buffers a context of `context` positions allocates for
+// steps of T tokens: the same sizes as model::Context's constructor (a test
+// compares the two), plus the activations the matrix products prepare and
+// two copies of the logits.
+uint64_t buffer_bytes(const ModelInfo& info, uint64_t context, uint64_t T) {
+  uint32_t max_hd = 0, max_kv = 0;
+  for (const auto& l : info.caches) {
+    max_hd = std::max(max_hd, l.head_dim);
+    max_kv = std::max(max_kv, l.kv_heads * l.head_dim);
+  }
+  const uint64_t H = info.hidden, L = info.layers, max_q = uint64_t{info.heads} * max_hd;
+  const uint64_t ffn = std::max<uint64_t>(std::max(info.ffn, info.ffn_wide), 2ull * info.expert_ffn);
+  uint64_t floats = 3 * T * H + 2 * T * max_q + 2 * T * max_kv + 2 * T * ffn;
+  if (info.ple_dim > 0) floats += 2 * T * L * info.ple_dim;
+  if (info.experts > 0) {
+    const uint64_t slots = std::max<uint64_t>(info.experts_per_token, T);
+    floats += 3 * T * H + slots * 2 * info.expert_ffn + slots * H + info.experts;
+  }
+  floats += (context / 512 + 2) * info.heads * (max_hd + 2);  // split attention (kAttentionSegment)
+  floats += T * max_hd;                                       // rotary cos and sin
+  // Layers whose cache KV-shared layers read keep a chunk's K and V: the last
+  // sliding and the last full layer before the first shared one.
+  size_t first_shared = info.caches.size();
+  for (size_t i = 0; i < info.caches.size(); ++i) {
+    if (info.caches[i].shared) {
+      first_shared = i;
+      break;
+    }
+  }
+  if (first_shared < info.caches.size()) {
+    for (const bool sliding : {true, false}) {
+      for (size_t i = first_shared; i-- > 0;) {
+        if (info.caches[i].sliding == sliding) {
+          floats += 2 * T * info.caches[i].kv_heads * info.caches[i].head_dim;
+          break;
+        }
+      }
+    }
+  }
+  floats += 2ull * info.vocab;  // logits of the last token: the decoder's and the context's copy
+  // Activations quantized for the integer kernels (8-bit blocks with scales:
+  // 1.25 bytes per value) or kept as floats for float weights.
+  const bool float_weights = !info.types.empty() && (info.types[0].type == "f32" || info.types[0].type == "f16" ||
+                                                     info.types[0].type == "bf16");
+  const uint64_t cols = std::max({H, max_q, ffn});
+  const uint64_t act_bytes = float_weights ? 4 * T * cols : T * cols * 5 / 4;
+  return floats * 4 + act_bytes;
+}
+
+MemoryEstimate estimate_memory(const ModelInfo& info, uint64_t context, uint32_t bytes_per_element, uint64_t batch) {
   if (context == 0) throw Error("context length must be at least 1");
   if (bytes_per_element == 0) throw Error("KV cache element size must be at least 1 byte");
+  if (batch == 0) throw Error("batch size must be at least 1");
   MemoryEstimate m;
   m.context = context;
+  m.batch = std::min(batch, context);
   m.cache_bytes_per_element = bytes_per_element;
   m.weight_bytes = info.weight_bytes;
+  m.resident_weight_bytes = info.decoder_bytes - info.lookup_bytes;
+  if (info.is_text_model) {
+    m.buffer_bytes = buffer_bytes(info, context, m.batch);
+    // Measured with `gemma4 tokenize` on GGUF files (peak RSS): about 6 MiB
+    // of program and libraries plus ~450 bytes per vocabulary entry.
+    m.runtime_bytes = (6ull << 20) + 450ull * info.vocab;
+  }
   for (const auto& l : info.caches) {
     // K and V for every position a layer keeps (K=V layers store both too:
     // K is normed and rotated, V only normed).
@@ -207,11 +273,19 @@ std::string format_model_info(const ModelInfo& info, const MemoryEstimate& mem) 
     auto mem_line = [&](std::string_view label, uint64_t bytes, const std::string& note) {
       out += fmt::format("  {:<20}{:>12}  ({} bytes){}\n", label, human_bytes(bytes), bytes, note);
     };
-    mem_line("weights", mem.weight_bytes, "");
+    mem_line("weights in files", mem.weight_bytes, "  memory-mapped; only the pages read become resident");
+    mem_line("weights read", mem.resident_weight_bytes,
+             info.lookup_bytes > 0
+                 ? fmt::format("  decoder tensors, less the per-layer embedding table ({}) read from the file a row "
+                               "per token",
+                               human_bytes(info.lookup_bytes))
+                 : std::string("  decoder tensors"));
     mem_line("KV cache", mem.kv_cache_bytes,
              fmt::format("  {} layers own a cache; sliding layers keep {} positions", mem.cache_layers,
                          std::min<uint64_t>(mem.context, info.sliding_window)));
-    mem_line("total", mem.total(), "");
+    mem_line("work buffers", mem.buffer_bytes, fmt::format("  steps of {} prompt tokens", mem.batch));
+    mem_line("tokenizer, program", mem.runtime_bytes, "");
+    mem_line("total", mem.total(), "  expected peak resident memory");
     mem_line("naive KV cache", mem.naive_kv_cache_bytes, "  every layer caching the whole context");
     mem_line("naive total", mem.naive_total(), "");
   }

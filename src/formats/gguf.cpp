@@ -403,6 +403,10 @@ TensorView GgufFile::tensor(std::string_view name) const {
   v.type = t->type;
   v.shape.assign(t->ne.rbegin(), t->ne.rend());
   v.data = bytes_.subspan(data_offset_ + t->offset, t->nbytes);
+  if (file_) {
+    v.file = file_.get();
+    v.file_offset = data_offset_ + t->offset;
+  }
   return v;
 }
 

@@ -187,6 +187,8 @@ std::vector<TensorView> SafetensorsFile::tensors() const {
     v.type = e.type;
     v.shape = e.shape;
     v.data = bytes.subspan(header_.data_start + e.begin, e.end - e.begin);
+    v.file = file_.get();
+    v.file_offset = header_.data_start + e.begin;
     out.push_back(std::move(v));
   }
   return out;

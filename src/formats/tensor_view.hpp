@@ -15,11 +15,18 @@
 
 namespace gemma4::formats {
 
+class MappedFile;
+
 struct TensorView {
   std::string name;
   kernels::DType type = kernels::DType::F32;
   std::vector<uint64_t> shape;      // outermost first
   std::span<const std::byte> data;  // exactly the tensor's bytes
+  // The file `data` is mapped from and where the tensor starts in it, for
+  // reads that bypass the mapping (MappedFile::read_at); null for bytes the
+  // caller owns. The file lives as long as the reader that made the view.
+  const MappedFile* file = nullptr;
+  uint64_t file_offset = 0;
 
   uint64_t elements() const {
     uint64_t n = 1;

@@ -133,6 +133,17 @@ size_t Context::kv_bytes() const {
   return n;
 }
 
+size_t Context::buffer_bytes() const {
+  size_t floats = 0;
+  for (const auto* v : {&x_,          &xn_,         &tmp_,    &q_,          &k_,      &v_,       &attn_,
+                        &gate_,       &up_,         &ple_,    &ple_tok_,    &moe_in_, &moe_out_, &moe_gather_,
+                        &expert_buf_, &expert_out_, &router_, &attn_split_, &cos_,    &sin_}) {
+    floats += v->size();
+  }
+  for (size_t i = 0; i < chunk_k_.size(); ++i) floats += chunk_k_[i].size() + chunk_v_[i].size();
+  return floats * sizeof(float) + scratch_.bytes.size() + row_buf_.size();
+}
+
 void Context::write_state(std::ostream& out) const {
   // The element size is part of each layer's byte count, so an F16 state
   // does not load into an F32 context (or the other way round).
@@ -208,7 +219,7 @@ void Decoder::forward_chunk(Context& c, const int32_t* tokens, size_t n, Logits 
   if (p.ple_dim > 0) {
     const size_t LP = L * p.ple_dim;
     for (size_t t = 0; t < n; ++t) {
-      table_row(*weights_.ple_embed, static_cast<size_t>(tokens[t]), &c.ple_tok_[t * LP]);
+      table_row_read(*weights_.ple_embed, static_cast<size_t>(tokens[t]), &c.ple_tok_[t * LP], c.row_buf_);
     }
     kernels::scale(c.ple_tok_.data(), p.ple_embed_scale, c.ple_tok_.data(), n * LP);
     linear(c.exec(), *weights_.ple_model_proj, c.x_.data(), n, c.ple_.data());

@@ -82,6 +82,8 @@ class Context {
   void reset() { n_past_ = 0; }
   // Bytes held by the KV caches.
   size_t kv_bytes() const;
+  // Work buffers allocated now (grows to its maximum over the first steps).
+  size_t buffer_bytes() const;
 
   // The position and every cache's contents, as raw bytes (the file format
   // of gemma4::Context::save wraps them). read_state needs a context of the
@@ -112,6 +114,7 @@ class Context {
   std::vector<float> moe_in_, moe_out_, moe_gather_, expert_buf_, expert_out_, router_;
   std::vector<float> attn_split_;  // segment states of split attention
   std::vector<float> cos_, sin_;
+  std::vector<std::byte> row_buf_;  // a per-layer embedding row read from the file
 };
 
 }  // namespace gemma4::model

@@ -4,6 +4,7 @@
 
 #include "kernels/cpu/dtype.hpp"
 #include "kernels/cpu/quant.hpp"
+#include "src/formats/mapped_file.hpp"
 
 namespace gemma4::model {
 
@@ -33,6 +34,15 @@ void table_row(const formats::TensorView& t, size_t row, float* out) {
   const size_t cols = t.shape[1];
   const size_t row_bytes = *kernels::row_bytes(t.type, cols);
   kernels::dequantize_row(t.type, t.data.data() + row * row_bytes, out, cols);
+}
+
+void table_row_read(const formats::TensorView& t, size_t row, float* out, std::vector<std::byte>& buf) {
+  if (t.file == nullptr) return table_row(t, row, out);
+  const size_t cols = t.shape[1];
+  const size_t row_bytes = *kernels::row_bytes(t.type, cols);
+  buf.resize(row_bytes);
+  t.file->read_at(t.file_offset + row * row_bytes, buf);
+  kernels::dequantize_row(t.type, buf.data(), out, cols);
 }
 
 }  // namespace gemma4::model

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <span>
+#include <vector>
 
 #include "src/formats/tensor_view.hpp"
 #include "src/runtime/thread_pool.hpp"
@@ -32,5 +33,11 @@ void linears(const Exec& ex, std::span<const LinearJob> jobs, size_t n_tokens);
 
 // Row `row` of a [rows, cols] table as floats (embedding lookups).
 void table_row(const formats::TensorView& t, size_t row, float* out);
+
+// The same for a large lookup table read a row per token (the per-layer
+// embeddings): the row is read from the file with pread() into `buf` when
+// the view has a file, so the table's pages never enter the process's
+// mapping (MappedFile explains why); from the mapping otherwise.
+void table_row_read(const formats::TensorView& t, size_t row, float* out, std::vector<std::byte>& buf);
 
 }  // namespace gemma4::model

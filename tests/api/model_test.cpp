@@ -4,6 +4,7 @@
 
 #include <gemma4/error.hpp>
 #include <gemma4/model.hpp>
+#include <gemma4/model_info.hpp>
 #include "src/formats/convert.hpp"
 
 #include <algorithm>
@@ -177,3 +178,33 @@ TEST(Api, MissingModelIsAClearError) {
 }
 
 }  // namespace
+
+// gemma4::estimate_memory (what `gemma4 info` prints) against what a context
+// really allocates, on a PLE model and a MoE model: the KV cache exactly,
+// the work buffers within 10 % (the estimate sizes the prepared matmul
+// inputs for the widest product; no more is ever needed).
+TEST(Api, MemoryEstimateMatchesAContext) {
+  for (const char* name : {"e2b", "26b"}) {
+    SCOPED_TRACE(name);
+    const fs::path folder = fs::path(GEMMA4_TEST_DATA_DIR) / "models" / name;
+    auto m = gemma4::Model::load(folder);
+    const gemma4::ModelInfo info = gemma4::inspect_model(folder.string());
+    gemma4::ContextOptions o;
+    o.n_ctx = 96;
+    o.n_batch = 24;
+    o.threads = 1;
+    gemma4::Context ctx(m, o);
+    std::vector<int32_t> prompt(40);
+    for (size_t i = 0; i < prompt.size(); ++i) prompt[i] = static_cast<int32_t>(1 + (i * 7) % 500);
+    ctx.eval(prompt);  // a full step and a partial one
+    const int32_t next[] = {3};
+    ctx.eval(next);
+    const auto used = ctx.memory();
+    const auto est = gemma4::estimate_memory(info, o.n_ctx, 2, o.n_batch);
+    EXPECT_EQ(est.kv_cache_bytes, used.kv_cache_bytes);
+    EXPECT_GE(est.buffer_bytes, used.buffer_bytes);
+    EXPECT_LE(static_cast<double>(est.buffer_bytes), 1.10 * static_cast<double>(used.buffer_bytes));
+    // A batch larger than the context is capped at the context.
+    EXPECT_EQ(gemma4::estimate_memory(info, 8, 2, 512).batch, 8u);
+  }
+}

@@ -1,6 +1,7 @@
 // GGUF reader and writer: round trips, files written by the `gguf` Python
 // package, and every kind of malformed input giving a clear error.
 #include "src/formats/gguf.hpp"
+#include "src/formats/mapped_file.hpp"
 
 #include <gemma4/error.hpp>
 
@@ -249,6 +250,25 @@ TEST(Gguf, ReadsFilesWrittenByGgufPy) {
   EXPECT_EQ(tq.shape, (std::vector<uint64_t>{2, 64}));
   EXPECT_EQ(tq.data.size(), 2u * 2 * 34);
   EXPECT_EQ(reinterpret_cast<uintptr_t>(tq.data.data()) % f.alignment(), 0u);
+
+  // Each view knows where it sits in its file: reading there with pread()
+  // (what the per-layer embedding lookups do) gives the mapped bytes.
+  for (const auto& v : f.tensors()) {
+    SCOPED_TRACE(v.name);
+    ASSERT_NE(v.file, nullptr);
+    std::vector<std::byte> buf(v.data.size());
+    v.file->read_at(v.file_offset, buf);
+    EXPECT_EQ(std::memcmp(buf.data(), v.data.data(), buf.size()), 0);
+  }
+  // A read past the end names the file and the range.
+  std::vector<std::byte> past(16);
+  try {
+    tq.file->read_at(fs::file_size(dir / "gguf_py_types.gguf") - 8, past);
+    ADD_FAILURE() << "read past the end accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("gguf_py_types.gguf"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("past the end"), std::string::npos) << e.what();
+  }
 
   const auto g = GgufFile::open(dir / "gguf_py_align64.gguf");
   EXPECT_EQ(g.alignment(), 64u);

@@ -35,8 +35,16 @@ TEST(ModelInfo, E2BMemoryAt128K) {
   EXPECT_EQ(m.kv_cache_bytes, 811'597'824u);
   EXPECT_EQ(m.naive_kv_cache_bytes, 5'637'144'576u);
   EXPECT_EQ(m.weight_bytes, 9'257'138'758u);
-  EXPECT_EQ(m.total(), 9'257'138'758u + 811'597'824u);
+  // The per-layer embedding table, 262144 x (35 x 256) in bf16, is read
+  // from the file a row per token and never becomes resident.
+  EXPECT_EQ(info.lookup_bytes, 262'144ull * 35 * 256 * 2);
+  EXPECT_EQ(m.resident_weight_bytes, 9'257'138'758u - 4'697'620'480u);
+  EXPECT_EQ(m.total(), m.resident_weight_bytes + 811'597'824u + m.buffer_bytes + m.runtime_bytes);
   EXPECT_EQ(m.naive_total(), 9'257'138'758u + 5'637'144'576u);
+  // Work buffers for steps of 256 tokens: tens of MiB, not GiB.
+  EXPECT_EQ(m.batch, 256u);
+  EXPECT_GT(m.buffer_bytes, 10u << 20);
+  EXPECT_LT(m.buffer_bytes, 200u << 20);
 }
 
 //   31B: 60 layers, 50 sliding (16 KV heads x 256, window 1024) and 10 full
@@ -55,6 +63,7 @@ TEST(ModelInfo, Dense31BMemoryAt128K) {
   EXPECT_EQ(m.kv_cache_bytes, 11'576'279'040u);
   EXPECT_EQ(m.naive_kv_cache_bytes, 118'111'600'640u);
   EXPECT_EQ(m.weight_bytes, 61'394'690'680u);
+  EXPECT_EQ(m.resident_weight_bytes, m.weight_bytes);  // no per-layer embeddings
   // f32 cache doubles the cache, short contexts stop at the context.
   EXPECT_EQ(gemma4::estimate_memory(info, k128K, 4).kv_cache_bytes, 2 * 11'576'279'040u);
   const auto short_ctx = gemma4::estimate_memory(info, 100, 2);
@@ -124,4 +133,5 @@ TEST(ModelInfo, Errors) {
   EXPECT_THROW(gemma4::inspect_model((kData / "configs").string()), gemma4::Error);  // folder without config.json
   const auto info = gemma4::inspect_model((kData / "configs" / "gemma-4-E4B.json").string());
   EXPECT_THROW(gemma4::estimate_memory(info, 0, 2), gemma4::Error);
+  EXPECT_THROW(gemma4::estimate_memory(info, 10, 2, 0), gemma4::Error);
 }

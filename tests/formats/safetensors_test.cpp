@@ -1,6 +1,7 @@
 // safetensors files and checkpoint folders: files written by the safetensors
 // package, the sharded fixture, and every malformed-input case.
 #include "src/formats/safetensors.hpp"
+#include "src/formats/mapped_file.hpp"
 
 #include <gemma4/error.hpp>
 
@@ -92,6 +93,11 @@ TEST(Safetensors, ReadsFileWrittenBySafetensorsPackage) {
       EXPECT_EQ(h[1], 0xc000);  // -2.0
       EXPECT_EQ(h[2], 0x7bff);  // 65504
     }
+    // pread() at the view's file offset gives the mapped bytes.
+    ASSERT_NE(t.file, nullptr);
+    std::vector<std::byte> buf(t.data.size());
+    t.file->read_at(t.file_offset, buf);
+    EXPECT_EQ(std::memcmp(buf.data(), t.data.data(), buf.size()), 0);
   }
 }
 

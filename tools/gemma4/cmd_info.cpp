@@ -16,6 +16,7 @@ struct InfoOptions {
   std::string model;
   uint64_t context = 0;  // 0: the model's trained context length
   std::string cache_type = "f16";
+  uint64_t batch = 256;
 };
 
 InfoOptions options;
@@ -31,6 +32,8 @@ CLI::App* add_info_command(CLI::App& app) {
       ->check(CLI::PositiveNumber);
   cmd->add_option("--cache-type", options.cache_type, "KV cache element type for the estimate")
       ->check(CLI::IsMember({"f32", "f16", "bf16"}));
+  cmd->add_option("-b,--batch-size", options.batch, "Prompt tokens per step for the estimate (as run/bench -b)")
+      ->check(CLI::PositiveNumber);
   return cmd;
 }
 
@@ -38,7 +41,7 @@ int run_info_command() {
   const gemma4::ModelInfo info = gemma4::inspect_model(options.model);
   const std::map<std::string, uint32_t> bytes = {{"f32", 4}, {"f16", 2}, {"bf16", 2}};
   const uint64_t context = options.context != 0 ? options.context : (info.max_context != 0 ? info.max_context : 4096);
-  const auto memory = gemma4::estimate_memory(info, context, bytes.at(options.cache_type));
+  const auto memory = gemma4::estimate_memory(info, context, bytes.at(options.cache_type), options.batch);
   fmt::print("{}", gemma4::format_model_info(info, memory));
   return 0;
 }
