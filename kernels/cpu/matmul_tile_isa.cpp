@@ -93,12 +93,41 @@ struct Q4_0Traits {
     return {_mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(0x0f))};
   }
   static __m256i dot(const Unpacked& u, const int8_t* x) { return dot_u8_i8(u.q, load_x(x)); }
+
+  // Whole groups go two blocks at a time: the 16 bytes of block a and of
+  // block b in one register give a's and b's low nibbles (elements 0..15) with
+  // one AND and their high nibbles (16..31) with a shift and an AND, against
+  // the matching halves of the two activation blocks. Lanes 0..3 of the sum
+  // then belong to block a and 4..7 to block b, so one convert and one FMA
+  // with [s_a x4, s_b x4] finish two blocks: fewer instructions per byte,
+  // which is what limits Q4_0.
+  static constexpr bool kPairs = true;
+  struct Pair {
+    __m256i lo, hi;
+  };
+  static Pair unpack_pair(const Block& a, const Block& b) {
+    const __m256i v =
+        _mm256_loadu2_m128i(reinterpret_cast<const __m128i*>(b.qs), reinterpret_cast<const __m128i*>(a.qs));
+    const __m256i low4 = _mm256_set1_epi8(0x0f);
+    return {_mm256_and_si256(v, low4), _mm256_and_si256(_mm256_srli_epi16(v, 4), low4)};
+  }
+  // Exact either way (each int16 pair sum of maddubs is at most 2 x 15 x 128
+  // in size, two of them still fit), so both builds give the same bits.
+  static __m256i dot_pair(const Pair& p, __m256i x_lo, __m256i x_hi) {
+#if defined(__AVX512VNNI__)
+    return _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), p.lo, x_lo), p.hi, x_hi);
+#else
+    const __m256i s16 = _mm256_add_epi16(_mm256_maddubs_epi16(p.lo, x_lo), _mm256_maddubs_epi16(p.hi, x_hi));
+    return _mm256_madd_epi16(s16, _mm256_set1_epi16(1));
+#endif
+  }
 };
 
 struct Q8_0Traits {
   using Block = BlockQ8_0;
   static constexpr float kOffset = 0.0f;
   static constexpr bool kMultiRowGemv = false;
+  static constexpr bool kPairs = false;
   struct Unpacked {
     __m256i q, abs_q;  // maddubs wants an unsigned side: |q|, and q's sign moves to x
   };
@@ -157,12 +186,33 @@ void tile32(size_t nb, const typename Tr::Block* const* w, const BlockQ8A* const
         if constexpr (Tr::kOffset != 0.0f) acc[r][t] = _mm256_fmadd_ps(dw, neg_sum[t], acc[r][t]);
       }
     }
-    for (int k = 0; k < kGroup; ++k) {
-      for (int r = 0; r < R; ++r) {
-        const typename Tr::Unpacked u = Tr::unpack(w[r][i + k]);
+    if constexpr (Tr::kPairs) {
+      for (int k = 0; k < kGroup; k += 2) {
+        __m256i x_lo[T], x_hi[T];
         for (int t = 0; t < T; ++t) {
-          const __m256 p = _mm256_cvtepi32_ps(Tr::dot(u, x[t][i + k].qs));
-          acc[r][t] = _mm256_fmadd_ps(p, _mm256_broadcast_ss(&s[r][t][k]), acc[r][t]);
+          const auto* a = reinterpret_cast<const __m128i*>(x[t][i + k].qs);
+          const auto* b = reinterpret_cast<const __m128i*>(x[t][i + k + 1].qs);
+          x_lo[t] = _mm256_loadu2_m128i(b, a);
+          x_hi[t] = _mm256_loadu2_m128i(b + 1, a + 1);
+        }
+        const __m256i pick = _mm256_setr_epi32(k, k, k, k, k + 1, k + 1, k + 1, k + 1);
+        for (int r = 0; r < R; ++r) {
+          const typename Tr::Pair u = Tr::unpack_pair(w[r][i + k], w[r][i + k + 1]);
+          for (int t = 0; t < T; ++t) {
+            const __m256 p = _mm256_cvtepi32_ps(Tr::dot_pair(u, x_lo[t], x_hi[t]));
+            const __m256 sc = _mm256_permutevar8x32_ps(_mm256_load_ps(s[r][t]), pick);
+            acc[r][t] = _mm256_fmadd_ps(p, sc, acc[r][t]);
+          }
+        }
+      }
+    } else {
+      for (int k = 0; k < kGroup; ++k) {
+        for (int r = 0; r < R; ++r) {
+          const typename Tr::Unpacked u = Tr::unpack(w[r][i + k]);
+          for (int t = 0; t < T; ++t) {
+            const __m256 p = _mm256_cvtepi32_ps(Tr::dot(u, x[t][i + k].qs));
+            acc[r][t] = _mm256_fmadd_ps(p, _mm256_broadcast_ss(&s[r][t][k]), acc[r][t]);
+          }
         }
       }
     }
