@@ -292,7 +292,10 @@ void Decoder::run_attention(Context& c, const kernels::AttentionArgs& a) {
     const size_t floats = kernels::attention_split_floats(a);
     if (c.attn_split_.size() < floats) c.attn_split_.resize(floats);
     float* scratch = c.attn_split_.data();
-    c.pool_->parallel_for(split, [&](size_t begin, size_t end) { kernels::attention_split(a, begin, end, scratch); });
+    // One segment at a time from a shared counter: a static split of, say,
+    // 9 segments gives one thread 5 and the other 4.
+    c.pool_->parallel_chunks(split, 1,
+                             [&](size_t begin, size_t end) { kernels::attention_split(a, begin, end, scratch); });
     kernels::attention_split_merge(a, scratch);
     return;
   }
