@@ -83,7 +83,8 @@ TileDotFn tile_for(DType w) {
 // 16 even-indexed values, then its 16 odd-indexed ones (the tail as is): a
 // 32-bit lane of BF16 weights holds an even and an odd element, and this
 // order lets the dot product widen them with one shift and one mask.
-enum class ActKind { f32, bf16_pairs, q8a, q8k };
+// q8a_chunked: q8a with Q4_0's chunk order (quant_types.hpp).
+enum class ActKind { f32, bf16_pairs, q8a, q8a_chunked, q8k };
 
 struct Kernel {
   ActKind act;
@@ -106,7 +107,7 @@ Kernel kernel_for(DType w, size_t cols, const MatmulTable& t) {
     case DType::BF16:
       return {ActKind::bf16_pairs, t.dot_bf16};
     case DType::Q4_0:
-      return {ActKind::q8a, t.dot_q4_0};
+      return {ActKind::q8a_chunked, t.dot_q4_0};
     case DType::Q4_1:
       return {ActKind::q8a, t.dot_q4_1};
     case DType::Q5_0:
@@ -133,11 +134,23 @@ size_t act_bytes(ActKind kind, size_t cols) {
     case ActKind::bf16_pairs:
       return cols * sizeof(float);
     case ActKind::q8a:
+    case ActKind::q8a_chunked:
       return cols / kQK * sizeof(BlockQ8A);
     case ActKind::q8k:
       return cols / kQK_K * sizeof(BlockQ8K);
   }
   return 0;
+}
+
+// Puts quantized activation blocks into chunk order (quant_types.hpp).
+void to_chunk_order(BlockQ8A* blocks, size_t nb) {
+  const size_t full = nb / kChunkGroup * kChunkGroup;
+  for (size_t b = 0; b < full; b += 4) {
+    int8_t chunked[4][kQK];
+    for (size_t k = 0; k < 4; ++k)
+      for (size_t a = 0; a < 4; ++a) std::memcpy(chunked[k] + 8 * a, blocks[b + a].qs + 8 * k, 8);
+    for (size_t k = 0; k < 4; ++k) std::memcpy(blocks[b + k].qs, chunked[k], kQK);
+  }
 }
 
 // Rows per tile in matmul: about 64 KiB of weights, which stays in L2 while
@@ -170,6 +183,10 @@ void prepare_activations(DType w, const float* x, size_t cols, void* out) {
     }
     case ActKind::q8a:
       t.quantize_q8a(x, cols, out);
+      return;
+    case ActKind::q8a_chunked:
+      t.quantize_q8a(x, cols, out);
+      to_chunk_order(static_cast<BlockQ8A*>(out), cols / kQK);
       return;
     case ActKind::q8k:
       t.quantize_q8k(x, cols, out);

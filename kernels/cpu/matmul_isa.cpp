@@ -137,13 +137,19 @@ int fifth_bit(const uint8_t* qh, int j) {
   return static_cast<int>((bits >> j) & 1u) << 4;
 }
 
-[[maybe_unused]] float dot_q4_0_portable(size_t n, const void* w, const void* x) {
+// The activations come in chunk order (quant_types.hpp). The only Q4_0 dot
+// product: every SIMD path has a Q4_0 tile kernel, which matvec uses instead.
+float dot_q4_0_portable(size_t n, const void* w, const void* x) {
   const auto* a = static_cast<const BlockQ4_0*>(w);
   const auto* b = static_cast<const BlockQ8A*>(x);
+  const size_t nb = n / kQK, full = nb / kChunkGroup * kChunkGroup;
   float s = 0.0f;
-  for (size_t i = 0; i < n / kQK; ++i) {
+  for (size_t i = 0; i < nb; ++i) {
     int isum = 0;
-    for (int j = 0; j < kQK; ++j) isum += (nibble(a[i].qs, j) - 8) * b[i].qs[j];
+    for (int j = 0; j < kQK; ++j) {
+      const int8_t xq = i < full ? b[i / 4 * 4 + j / 8].qs[(i % 4) * 8 + j % 8] : b[i].qs[j];
+      isum += (nibble(a[i].qs, j) - 8) * xq;
+    }
     s += h2f(a[i].d) * b[i].d * static_cast<float>(isum);
   }
   return s;
@@ -413,33 +419,6 @@ float dot_q8_0_simd(size_t n, const void* w, const void* x) {
     acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(a[i].d) * b[i].d), p, acc);
   }
   return hsum(acc);
-}
-
-// Q4_0/Q5_0 keep their levels unsigned (maddubs wants an unsigned operand)
-// and subtract the offset once per block through the activation sum:
-// sum((q - o) * x) = sum(q * x) - o * sum(x). Two blocks per step.
-float dot_q4_0_simd(size_t n, const void* w, const void* x) {
-  const auto* a = static_cast<const BlockQ4_0*>(w);
-  const auto* b = static_cast<const BlockQ8A*>(x);
-  const size_t nb = n / kQK;
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-  float offsets = 0.0f;
-  size_t i = 0;
-  for (; i + 2 <= nb; i += 2) {
-    const float d0 = h2f(a[i].d), d1 = h2f(a[i + 1].d);
-    const __m256 p0 = _mm256_cvtepi32_ps(dot_u8(unpack_nibbles(a[i].qs), load256(b[i].qs)));
-    const __m256 p1 = _mm256_cvtepi32_ps(dot_u8(unpack_nibbles(a[i + 1].qs), load256(b[i + 1].qs)));
-    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(d0 * b[i].d), p0, acc0);
-    acc1 = _mm256_fmadd_ps(_mm256_set1_ps(d1 * b[i + 1].d), p1, acc1);
-    offsets += d0 * b[i].sum + d1 * b[i + 1].sum;
-  }
-  if (i < nb) {
-    const float d0 = h2f(a[i].d);
-    const __m256 p0 = _mm256_cvtepi32_ps(dot_u8(unpack_nibbles(a[i].qs), load256(b[i].qs)));
-    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(d0 * b[i].d), p0, acc0);
-    offsets += d0 * b[i].sum;
-  }
-  return hsum(_mm256_add_ps(acc0, acc1)) - 8.0f * offsets;
 }
 
 float dot_q4_1_simd(size_t n, const void* w, const void* x) {
@@ -721,7 +700,7 @@ float dot_bf16_simd(size_t n, const void* w, const void* x) {
 #endif  // __AVX512F__
 
 constexpr MatmulTable kTable = {
-    quantize_q8a_simd, quantize_q8k_simd, dot_f32_simd,  dot_f16_simd,  dot_bf16_simd, dot_q4_0_simd, dot_q4_1_simd,
+    quantize_q8a_simd, quantize_q8k_simd, dot_f32_simd,  dot_f16_simd,  dot_bf16_simd, dot_q4_0_portable, dot_q4_1_simd,
     dot_q5_0_simd,     dot_q5_1_simd,     dot_q8_0_simd, dot_q4_k_simd, dot_q5_k_simd, dot_q6_k_simd,
 };
 #else

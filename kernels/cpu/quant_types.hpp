@@ -114,6 +114,17 @@ struct BlockQ8K {
   int16_t bsums[kQK_K / 16];
 };
 
+// Q4_0's activation rows are BlockQ8A blocks in "chunk order": in every full
+// group of kChunkGroup blocks, each run of four blocks b..b+3 holds in block
+// b + k's qs the 8-element chunk k (elements 8k..8k+7) of blocks b, b+1, b+2
+// and b+3, side by side; d and sum stay with their own block, and blocks past
+// the last full group are in element order. Then four plain loads give the
+// operands of four byte dot products whose sums keep each block in two int32
+// lanes, so one convert and one FMA finish four blocks (matmul_tile_isa.cpp).
+// Element j of block i (i in a full group) is at block i / 4 * 4 + j / 8,
+// byte (i % 4) * 8 + j % 8.
+inline constexpr size_t kChunkGroup = 8;
+
 static_assert(sizeof(BlockQ8A) == 40);
 static_assert(sizeof(BlockQ8K) == 292);
 
