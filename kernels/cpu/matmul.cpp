@@ -83,7 +83,7 @@ TileDotFn tile_for(DType w) {
 // 16 even-indexed values, then its 16 odd-indexed ones (the tail as is): a
 // 32-bit lane of BF16 weights holds an even and an odd element, and this
 // order lets the dot product widen them with one shift and one mask.
-// q8a_chunked: q8a with Q4_0's chunk order (quant_types.hpp).
+// q8a_chunked: q8a in chunk order (quant_types.hpp), for Q4_0 and Q8_0.
 enum class ActKind { f32, bf16_pairs, q8a, q8a_chunked, q8k };
 
 struct Kernel {
@@ -115,7 +115,7 @@ Kernel kernel_for(DType w, size_t cols, const MatmulTable& t) {
     case DType::Q5_1:
       return {ActKind::q8a, t.dot_q5_1};
     case DType::Q8_0:
-      return {ActKind::q8a, t.dot_q8_0};
+      return {ActKind::q8a_chunked, t.dot_q8_0};
     case DType::Q4_K:
       return {ActKind::q8k, t.dot_q4_k};
     case DType::Q5_K:

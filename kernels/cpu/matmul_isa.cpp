@@ -137,19 +137,23 @@ int fifth_bit(const uint8_t* qh, int j) {
   return static_cast<int>((bits >> j) & 1u) << 4;
 }
 
-// The activations come in chunk order (quant_types.hpp). The only Q4_0 dot
-// product: every SIMD path has a Q4_0 tile kernel, which matvec uses instead.
+// Level j of activation block i of a row of nb blocks in chunk order
+// (quant_types.hpp; Q4_0 and Q8_0).
+int8_t chunked_level(const BlockQ8A* b, size_t nb, size_t i, int j) {
+  const size_t full = nb / kChunkGroup * kChunkGroup;
+  return i < full ? b[i / 4 * 4 + static_cast<size_t>(j / 8)].qs[(i % 4) * 8 + static_cast<size_t>(j % 8)] : b[i].qs[j];
+}
+
+// The only Q4_0 and Q8_0 dot products: every SIMD path has tile kernels for
+// them, which matvec uses instead.
 float dot_q4_0_portable(size_t n, const void* w, const void* x) {
   const auto* a = static_cast<const BlockQ4_0*>(w);
   const auto* b = static_cast<const BlockQ8A*>(x);
-  const size_t nb = n / kQK, full = nb / kChunkGroup * kChunkGroup;
+  const size_t nb = n / kQK;
   float s = 0.0f;
   for (size_t i = 0; i < nb; ++i) {
     int isum = 0;
-    for (int j = 0; j < kQK; ++j) {
-      const int8_t xq = i < full ? b[i / 4 * 4 + j / 8].qs[(i % 4) * 8 + j % 8] : b[i].qs[j];
-      isum += (nibble(a[i].qs, j) - 8) * xq;
-    }
+    for (int j = 0; j < kQK; ++j) isum += (nibble(a[i].qs, j) - 8) * chunked_level(b, nb, i, j);
     s += h2f(a[i].d) * b[i].d * static_cast<float>(isum);
   }
   return s;
@@ -191,13 +195,14 @@ float dot_q4_0_portable(size_t n, const void* w, const void* x) {
   return s;
 }
 
-[[maybe_unused]] float dot_q8_0_portable(size_t n, const void* w, const void* x) {
+float dot_q8_0_portable(size_t n, const void* w, const void* x) {
   const auto* a = static_cast<const BlockQ8_0*>(w);
   const auto* b = static_cast<const BlockQ8A*>(x);
+  const size_t nb = n / kQK;
   float s = 0.0f;
-  for (size_t i = 0; i < n / kQK; ++i) {
+  for (size_t i = 0; i < nb; ++i) {
     int isum = 0;
-    for (int j = 0; j < kQK; ++j) isum += a[i].qs[j] * b[i].qs[j];
+    for (int j = 0; j < kQK; ++j) isum += a[i].qs[j] * chunked_level(b, nb, i, j);
     s += h2f(a[i].d) * b[i].d * static_cast<float>(isum);
   }
   return s;
@@ -375,14 +380,8 @@ void quantize_q8k_simd(const float* x, size_t n, void* out) {
   }
 }
 
-// Sum of signed w * signed x over 32 byte pairs, as 8 int32 partial sums.
-// maddubs needs an unsigned operand: move w's sign onto x.
-__m256i dot_i8(__m256i w, __m256i x) {
-  const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
-  return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
-}
-
-// Same for unsigned w (0..127).
+// Sum of unsigned w (0..127) * signed x over 32 byte pairs, as 8 int32
+// partial sums.
 __m256i dot_u8(__m256i w, __m256i x) {
   return _mm256_madd_epi16(_mm256_maddubs_epi16(w, x), _mm256_set1_epi16(1));
 }
@@ -408,17 +407,6 @@ __m256i fifth_bits(const uint8_t* qh) {
 
 __m256i load256(const void* p) {
   return _mm256_loadu_si256(static_cast<const __m256i*>(p));
-}
-
-float dot_q8_0_simd(size_t n, const void* w, const void* x) {
-  const auto* a = static_cast<const BlockQ8_0*>(w);
-  const auto* b = static_cast<const BlockQ8A*>(x);
-  __m256 acc = _mm256_setzero_ps();
-  for (size_t i = 0; i < n / kQK; ++i) {
-    const __m256 p = _mm256_cvtepi32_ps(dot_i8(load256(a[i].qs), load256(b[i].qs)));
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(a[i].d) * b[i].d), p, acc);
-  }
-  return hsum(acc);
 }
 
 float dot_q4_1_simd(size_t n, const void* w, const void* x) {
@@ -700,8 +688,9 @@ float dot_bf16_simd(size_t n, const void* w, const void* x) {
 #endif  // __AVX512F__
 
 constexpr MatmulTable kTable = {
-    quantize_q8a_simd, quantize_q8k_simd, dot_f32_simd,  dot_f16_simd,  dot_bf16_simd, dot_q4_0_portable, dot_q4_1_simd,
-    dot_q5_0_simd,     dot_q5_1_simd,     dot_q8_0_simd, dot_q4_k_simd, dot_q5_k_simd, dot_q6_k_simd,
+    quantize_q8a_simd, quantize_q8k_simd, dot_f32_simd,  dot_f16_simd,  dot_bf16_simd,
+    dot_q4_0_portable, dot_q4_1_simd,     dot_q5_0_simd, dot_q5_1_simd, dot_q8_0_portable,
+    dot_q4_k_simd,     dot_q5_k_simd,     dot_q6_k_simd,
 };
 #else
 constexpr MatmulTable kTable = {

@@ -70,11 +70,16 @@ __m256i dot_u8_i8(__m256i u, __m256i s) {
 #endif
 }
 
-// What a tile needs to know about a 32-element weight type: the block
-// unpacked once per (row, block) into something dot() reads once per token,
-// dot() giving 8 int32 partial sums of levels times activation levels, and
-// the constant level offset (weight = d * (q - offset)), applied through
-// BlockQ8A::sum.
+// What a tile needs to know about a 32-element weight type. The activations
+// come in chunk order (quant_types.hpp): in a run of four blocks a, b, c, d,
+// block k's qs hold chunk k (elements 8k..8k+7) of all four. chunks() puts
+// four weight blocks into the same order, once per row for all tokens, and
+// dot4() sums the four chunk products so that int32 lanes 0-1 hold block a,
+// 2-3 block b, 4-5 c and 6-7 d: one convert and one FMA then finish four
+// blocks. kChunkOffset is the constant level offset of those operands
+// (weight = d * (q - offset)), applied through BlockQ8A::sum. Blocks past the
+// last full group are in element order and go one at a time through
+// unpack() and dot(), with offset kOffset.
 //
 // kMultiRowGemv: whether a single token is also worth kMaxR rows per pass.
 // Measured on the 262144 x 1536 output head (bench_kernels, 1 thread, Zen 4):
@@ -84,7 +89,7 @@ __m256i dot_u8_i8(__m256i u, __m256i s) {
 // 8.7 for four interleaved ones.
 struct Q4_0Traits {
   using Block = BlockQ4_0;
-  static constexpr float kOffset = 8.0f;
+  static constexpr float kOffset = 8.0f, kChunkOffset = 8.0f;
   static constexpr bool kMultiRowGemv = true;
   struct Unpacked {
     __m256i q;  // the 32 levels 0..15 in element order
@@ -95,15 +100,43 @@ struct Q4_0Traits {
   }
   static __m256i dot(const Unpacked& u, const int8_t* x) { return dot_u8_i8(u.q, load_x(x)); }
 
-  // Activations in chunk order (quant_types.hpp): tile32_x4.
-  static constexpr bool kChunked = true;
+  // Bytes 0..7 of a block hold chunk 0 (low nibbles) and chunk 2 (high),
+  // bytes 8..15 chunks 1 and 3.
+  struct Chunks {
+    __m256i c[4];
+  };
+  static Chunks chunks(const Block* q) {
+    const __m256i ac =
+        _mm256_loadu2_m128i(reinterpret_cast<const __m128i*>(q[2].qs), reinterpret_cast<const __m128i*>(q[0].qs));
+    const __m256i bd =
+        _mm256_loadu2_m128i(reinterpret_cast<const __m128i*>(q[3].qs), reinterpret_cast<const __m128i*>(q[1].qs));
+    const __m256i first = _mm256_unpacklo_epi64(ac, bd);   // bytes 0..7 of a, b | c, d
+    const __m256i second = _mm256_unpackhi_epi64(ac, bd);  // bytes 8..15
+    const __m256i low4 = _mm256_set1_epi8(0x0f);
+    return {{_mm256_and_si256(first, low4), _mm256_and_si256(second, low4),
+             _mm256_and_si256(_mm256_srli_epi16(first, 4), low4),
+             _mm256_and_si256(_mm256_srli_epi16(second, 4), low4)}};
+  }
+  static __m256i dot4(const Chunks& w, const BlockQ8A* x) {
+#if defined(__AVX512VNNI__)
+    __m256i sum = _mm256_dpbusd_epi32(_mm256_setzero_si256(), w.c[0], load_x(x[0].qs));
+    for (int k = 1; k < 4; ++k) sum = _mm256_dpbusd_epi32(sum, w.c[k], load_x(x[k].qs));
+    return sum;
+#else
+    // int16 sums of four maddubs stay below 4 x 2 x 15 x 128 in size: exact
+    const __m256i s01 =
+        _mm256_add_epi16(_mm256_maddubs_epi16(w.c[0], load_x(x[0].qs)), _mm256_maddubs_epi16(w.c[1], load_x(x[1].qs)));
+    const __m256i s23 =
+        _mm256_add_epi16(_mm256_maddubs_epi16(w.c[2], load_x(x[2].qs)), _mm256_maddubs_epi16(w.c[3], load_x(x[3].qs)));
+    return _mm256_madd_epi16(_mm256_add_epi16(s01, s23), _mm256_set1_epi16(1));
+#endif
+  }
 };
 
 struct Q8_0Traits {
   using Block = BlockQ8_0;
-  static constexpr float kOffset = 0.0f;
   static constexpr bool kMultiRowGemv = false;
-  static constexpr bool kChunked = false;
+  static constexpr float kOffset = 0.0f;
   struct Unpacked {
     __m256i q, abs_q;  // maddubs wants an unsigned side: |q|, and q's sign moves to x
   };
@@ -113,6 +146,46 @@ struct Q8_0Traits {
   }
   static __m256i dot(const Unpacked& u, const int8_t* x) {
     return dot_u8_i8(u.abs_q, _mm256_sign_epi8(load_x(x), u.q));
+  }
+
+  // The four blocks' 32-byte runs, transposed in 8-byte chunks. With VNNI the
+  // levels become unsigned (q + 128, offset 128: vpdpbusd adds in int32 and
+  // cannot saturate); without it maddubs could (255 x 127 x 2 > 32767), so
+  // the sign of q moves to x as in dot().
+#if defined(__AVX512VNNI__)
+  static constexpr float kChunkOffset = 128.0f;
+#else
+  static constexpr float kChunkOffset = 0.0f;
+#endif
+  struct Chunks {
+    __m256i c[4];
+  };
+  static Chunks chunks(const Block* q) {
+    const __m256i t0 = _mm256_unpacklo_epi64(load_x(q[0].qs), load_x(q[1].qs));  // a0 b0 | a2 b2
+    const __m256i t1 = _mm256_unpackhi_epi64(load_x(q[0].qs), load_x(q[1].qs));  // a1 b1 | a3 b3
+    const __m256i t2 = _mm256_unpacklo_epi64(load_x(q[2].qs), load_x(q[3].qs));  // c0 d0 | c2 d2
+    const __m256i t3 = _mm256_unpackhi_epi64(load_x(q[2].qs), load_x(q[3].qs));  // c1 d1 | c3 d3
+    Chunks w = {{_mm256_permute2x128_si256(t0, t2, 0x20), _mm256_permute2x128_si256(t1, t3, 0x20),
+                 _mm256_permute2x128_si256(t0, t2, 0x31), _mm256_permute2x128_si256(t1, t3, 0x31)}};
+#if defined(__AVX512VNNI__)
+    for (auto& c : w.c) c = _mm256_xor_si256(c, _mm256_set1_epi8(static_cast<char>(0x80)));
+#endif
+    return w;
+  }
+  static __m256i dot4(const Chunks& w, const BlockQ8A* x) {
+#if defined(__AVX512VNNI__)
+    __m256i sum = _mm256_dpbusd_epi32(_mm256_setzero_si256(), w.c[0], load_x(x[0].qs));
+    for (int k = 1; k < 4; ++k) sum = _mm256_dpbusd_epi32(sum, w.c[k], load_x(x[k].qs));
+    return sum;
+#else
+    __m256i sum = _mm256_setzero_si256();
+    for (int k = 0; k < 4; ++k) {
+      const __m256i p =
+          _mm256_maddubs_epi16(_mm256_sign_epi8(w.c[k], w.c[k]), _mm256_sign_epi8(load_x(x[k].qs), w.c[k]));
+      sum = _mm256_add_epi32(sum, _mm256_madd_epi16(p, _mm256_set1_epi16(1)));
+    }
+    return sum;
+#endif
   }
 };
 
@@ -133,7 +206,10 @@ struct Prefetch {
 
 // Over a block, sum of d_w (q - o) * d_x x_q = d_w d_x (q . x_q) - o d_w
 // (d_x sum x_q): the second term uses BlockQ8A::sum and goes into the same
-// accumulator lanes, which are all added at the end anyway.
+// accumulator lanes, which are all added at the end anyway. A group of 8
+// blocks is two runs of four in chunk order. Four blocks per accumulator
+// (against two, lanes 0-3 and 4-7, before): single-thread Q4_0 GEMM on the
+// E4B/31B shapes went from 116-128 to 137-145 GFLOP/s.
 template <typename Tr, int R, int T>
 void tile32(size_t nb, const typename Tr::Block* const* w, const BlockQ8A* const* x, float* const* y,
             const Prefetch& pf) {
@@ -149,9 +225,9 @@ void tile32(size_t nb, const typename Tr::Block* const* w, const BlockQ8A* const
     for (int t = 0; t < T; ++t) {
       const BlockQ8A* b = x[t] + i;
       dx[t] = _mm256_setr_ps(b[0].d, b[1].d, b[2].d, b[3].d, b[4].d, b[5].d, b[6].d, b[7].d);
-      if constexpr (Tr::kOffset != 0.0f) {
+      if constexpr (Tr::kChunkOffset != 0.0f) {
         neg_sum[t] = _mm256_mul_ps(
-            _mm256_set1_ps(-Tr::kOffset),
+            _mm256_set1_ps(-Tr::kChunkOffset),
             _mm256_setr_ps(b[0].sum, b[1].sum, b[2].sum, b[3].sum, b[4].sum, b[5].sum, b[6].sum, b[7].sum));
       }
     }
@@ -159,21 +235,24 @@ void tile32(size_t nb, const typename Tr::Block* const* w, const BlockQ8A* const
       const __m256 dw = scales8(w[r] + i);
       for (int t = 0; t < T; ++t) {
         _mm256_store_ps(s[r][t], _mm256_mul_ps(dw, dx[t]));
-        if constexpr (Tr::kOffset != 0.0f) acc[r][t] = _mm256_fmadd_ps(dw, neg_sum[t], acc[r][t]);
+        if constexpr (Tr::kChunkOffset != 0.0f) acc[r][t] = _mm256_fmadd_ps(dw, neg_sum[t], acc[r][t]);
       }
     }
-    for (int k = 0; k < kGroup; ++k) {
+    for (int h = 0; h < 2; ++h) {
+      const size_t k = i + 4 * static_cast<size_t>(h);
+      const __m256i pick =
+          _mm256_setr_epi32(4 * h, 4 * h, 4 * h + 1, 4 * h + 1, 4 * h + 2, 4 * h + 2, 4 * h + 3, 4 * h + 3);
       for (int r = 0; r < R; ++r) {
-        const typename Tr::Unpacked u = Tr::unpack(w[r][i + k]);
+        const typename Tr::Chunks c = Tr::chunks(w[r] + k);
         for (int t = 0; t < T; ++t) {
-          const __m256 p = _mm256_cvtepi32_ps(Tr::dot(u, x[t][i + k].qs));
-          acc[r][t] = _mm256_fmadd_ps(p, _mm256_broadcast_ss(&s[r][t][k]), acc[r][t]);
+          const __m256 sc = _mm256_permutevar8x32_ps(_mm256_load_ps(s[r][t]), pick);
+          acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(Tr::dot4(c, x[t] + k)), sc, acc[r][t]);
         }
       }
     }
   }
   if (nb < kGroup) pf.slice(0);
-  // Leftover blocks, one at a time, with the same per-block arithmetic.
+  // Leftover blocks, in element order, one at a time.
   for (; i < nb; ++i) {
     for (int r = 0; r < R; ++r) {
       const float dw = _cvtsh_ss(w[r][i].d);
@@ -183,95 +262,6 @@ void tile32(size_t nb, const typename Tr::Block* const* w, const BlockQ8A* const
         if constexpr (Tr::kOffset != 0.0f) {
           acc[r][t] = _mm256_add_ps(acc[r][t], _mm256_setr_ps(-Tr::kOffset * dw * b.sum, 0, 0, 0, 0, 0, 0, 0));
         }
-        const __m256 p = _mm256_cvtepi32_ps(Tr::dot(u, b.qs));
-        acc[r][t] = _mm256_fmadd_ps(p, _mm256_set1_ps(dw * b.d), acc[r][t]);
-      }
-    }
-  }
-  for (int r = 0; r < R; ++r)
-    for (int t = 0; t < T; ++t) y[t][r] = hsum8(acc[r][t]);
-}
-
-// Q4_0, four blocks per accumulator: a block's 32 products go into two int32
-// lanes instead of eight, so one convert and one FMA finish four blocks. The
-// activations come in chunk order (quant_types.hpp): block k of a run of four
-// holds chunk k of all four, so four plain loads are the operands of four
-// byte dot products, and summed, lanes 0-1 hold block a, 2-3 b, 4-5 c and 6-7
-// d. The weights get the same order in registers, once per row for all
-// tokens: bytes 0..7 of a, b, c, d carry chunks 0 (low nibbles) and 2 (high),
-// bytes 8..15 chunks 1 and 3. Single-thread GEMM on the E4B/31B shapes went
-// from 116-128 to 137-145 GFLOP/s against two blocks per accumulator.
-template <typename Tr, int R, int T>
-void tile32_x4(size_t nb, const typename Tr::Block* const* w, const BlockQ8A* const* x, float* const* y,
-               const Prefetch& pf) {
-  __m256 acc[R][T];
-  for (int r = 0; r < R; ++r)
-    for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
-  alignas(32) float s[R][T][kGroup];  // d_w * d_x per block of the group
-  const __m256i low4 = _mm256_set1_epi8(0x0f);
-
-  size_t i = 0;
-  for (; i + kGroup <= nb; i += kGroup) {
-    pf.slice(i / kGroup);
-    __m256 dx[T], neg_sum[T];
-    for (int t = 0; t < T; ++t) {
-      const BlockQ8A* b = x[t] + i;
-      dx[t] = _mm256_setr_ps(b[0].d, b[1].d, b[2].d, b[3].d, b[4].d, b[5].d, b[6].d, b[7].d);
-      neg_sum[t] = _mm256_mul_ps(_mm256_set1_ps(-Tr::kOffset), _mm256_setr_ps(b[0].sum, b[1].sum, b[2].sum, b[3].sum,
-                                                                              b[4].sum, b[5].sum, b[6].sum, b[7].sum));
-    }
-    for (int r = 0; r < R; ++r) {
-      const __m256 dw = scales8(w[r] + i);
-      for (int t = 0; t < T; ++t) {
-        _mm256_store_ps(s[r][t], _mm256_mul_ps(dw, dx[t]));
-        acc[r][t] = _mm256_fmadd_ps(dw, neg_sum[t], acc[r][t]);
-      }
-    }
-    for (int h = 0; h < 2; ++h) {
-      const size_t k = i + 4 * static_cast<size_t>(h);
-      const __m256i pick =
-          _mm256_setr_epi32(4 * h, 4 * h, 4 * h + 1, 4 * h + 1, 4 * h + 2, 4 * h + 2, 4 * h + 3, 4 * h + 3);
-      for (int r = 0; r < R; ++r) {
-        const typename Tr::Block* q = w[r] + k;
-        const __m256i ac =
-            _mm256_loadu2_m128i(reinterpret_cast<const __m128i*>(q[2].qs), reinterpret_cast<const __m128i*>(q[0].qs));
-        const __m256i bd =
-            _mm256_loadu2_m128i(reinterpret_cast<const __m128i*>(q[3].qs), reinterpret_cast<const __m128i*>(q[1].qs));
-        const __m256i first = _mm256_unpacklo_epi64(ac, bd);   // bytes 0..7 of a, b | c, d
-        const __m256i second = _mm256_unpackhi_epi64(ac, bd);  // bytes 8..15
-        const __m256i c0 = _mm256_and_si256(first, low4);
-        const __m256i c1 = _mm256_and_si256(second, low4);
-        const __m256i c2 = _mm256_and_si256(_mm256_srli_epi16(first, 4), low4);
-        const __m256i c3 = _mm256_and_si256(_mm256_srli_epi16(second, 4), low4);
-        for (int t = 0; t < T; ++t) {
-          const BlockQ8A* b = x[t] + k;
-#if defined(__AVX512VNNI__)
-          __m256i sum = _mm256_dpbusd_epi32(_mm256_setzero_si256(), c0, load_x(b[0].qs));
-          sum = _mm256_dpbusd_epi32(sum, c1, load_x(b[1].qs));
-          sum = _mm256_dpbusd_epi32(sum, c2, load_x(b[2].qs));
-          sum = _mm256_dpbusd_epi32(sum, c3, load_x(b[3].qs));
-#else
-          // int16 sums of four maddubs stay below 4 x 2 x 15 x 128 in size: exact
-          const __m256i s01 =
-              _mm256_add_epi16(_mm256_maddubs_epi16(c0, load_x(b[0].qs)), _mm256_maddubs_epi16(c1, load_x(b[1].qs)));
-          const __m256i s23 =
-              _mm256_add_epi16(_mm256_maddubs_epi16(c2, load_x(b[2].qs)), _mm256_maddubs_epi16(c3, load_x(b[3].qs)));
-          const __m256i sum = _mm256_madd_epi16(_mm256_add_epi16(s01, s23), _mm256_set1_epi16(1));
-#endif
-          const __m256 sc = _mm256_permutevar8x32_ps(_mm256_load_ps(s[r][t]), pick);
-          acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), sc, acc[r][t]);
-        }
-      }
-    }
-  }
-  if (nb < kGroup) pf.slice(0);
-  for (; i < nb; ++i) {
-    for (int r = 0; r < R; ++r) {
-      const float dw = _cvtsh_ss(w[r][i].d);
-      const typename Tr::Unpacked u = Tr::unpack(w[r][i]);
-      for (int t = 0; t < T; ++t) {
-        const BlockQ8A& b = x[t][i];
-        acc[r][t] = _mm256_add_ps(acc[r][t], _mm256_setr_ps(-Tr::kOffset * dw * b.sum, 0, 0, 0, 0, 0, 0, 0));
         const __m256 p = _mm256_cvtepi32_ps(Tr::dot(u, b.qs));
         acc[r][t] = _mm256_fmadd_ps(p, _mm256_set1_ps(dw * b.d), acc[r][t]);
       }
@@ -585,14 +575,8 @@ template <typename Tr>
 void tile_blocks32(size_t n, const void* w, size_t w_stride, size_t rows, const void* x, size_t x_stride, size_t n_tok,
                    float* y, size_t ldy) {
   using B = typename Tr::Block;
-  if constexpr (Tr::kChunked) {
-    run_tiles<B, BlockQ8A, tile32_x4<Tr, kMaxR, kMaxT>, tile32_x4<Tr, kMaxR, 1>, tile32_x4<Tr, 1, kMaxT>,
-              tile32_x4<Tr, 1, 1>, Tr::kMultiRowGemv>(n / kQK, n / kQK / kGroup, w, w_stride, rows, x, x_stride, n_tok,
-                                                      y, ldy);
-  } else {
-    run_tiles<B, BlockQ8A, tile32<Tr, kMaxR, kMaxT>, tile32<Tr, kMaxR, 1>, tile32<Tr, 1, kMaxT>, tile32<Tr, 1, 1>,
-              Tr::kMultiRowGemv>(n / kQK, n / kQK / kGroup, w, w_stride, rows, x, x_stride, n_tok, y, ldy);
-  }
+  run_tiles<B, BlockQ8A, tile32<Tr, kMaxR, kMaxT>, tile32<Tr, kMaxR, 1>, tile32<Tr, 1, kMaxT>, tile32<Tr, 1, 1>,
+            Tr::kMultiRowGemv>(n / kQK, n / kQK / kGroup, w, w_stride, rows, x, x_stride, n_tok, y, ldy);
 }
 
 // K-quant rows are read one at a time for a single token: one sequential

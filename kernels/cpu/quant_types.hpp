@@ -114,7 +114,7 @@ struct BlockQ8K {
   int16_t bsums[kQK_K / 16];
 };
 
-// Q4_0's activation rows are BlockQ8A blocks in "chunk order": in every full
+// Q4_0's and Q8_0's activation rows are BlockQ8A blocks in "chunk order": in every full
 // group of kChunkGroup blocks, each run of four blocks b..b+3 holds in block
 // b + k's qs the 8-element chunk k (elements 8k..8k+7) of blocks b, b+1, b+2
 // and b+3, side by side; d and sum stay with their own block, and blocks past
