@@ -82,15 +82,16 @@ __m256i dot_u8_i8(__m256i u, __m256i s) {
 // unpack() and dot(), with offset kOffset.
 //
 // kMultiRowGemv: whether a single token is also worth kMaxR rows per pass.
-// Measured on the 262144 x 1536 output head (bench_kernels, 1 thread, Zen 4):
-// Q4_0 is bound by instructions, and four rows (sharing the activation
-// loads, with the software prefetch) stream 15.0 GB/s against 11.9 for one;
-// Q8_0 is bound by memory, and one sequential row streams 22.9 GB/s against
-// 8.7 for four interleaved ones.
+// Neither is now. Q8_0 is bound by memory, and one sequential row streams
+// 22.9 GB/s per core against 8.7 for four interleaved ones (bench_kernels,
+// 262144 x 1536, Zen 4). Q4_0 was bound by instructions while it summed one
+// or two blocks per accumulator, and four rows won (15.0 against 11.9 GB/s);
+// with four blocks per accumulator one row streams faster: 29-30 GB/s
+// against 22-23 at 2 threads (0.97-0.99 of the roof against 0.73-0.74).
 struct Q4_0Traits {
   using Block = BlockQ4_0;
   static constexpr float kOffset = 8.0f, kChunkOffset = 8.0f;
-  static constexpr bool kMultiRowGemv = true;
+  static constexpr bool kMultiRowGemv = false;
   struct Unpacked {
     __m256i q;  // the 32 levels 0..15 in element order
   };
