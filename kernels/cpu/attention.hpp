@@ -97,7 +97,7 @@ void attention(const AttentionArgs& args);
 // total in segment order. For one token (decode) deep in the context the
 // segments can instead be computed in parallel, each thread reading only its
 // part of the cache, and folded afterwards in the same order: the same bits.
-constexpr int64_t kAttentionSegment = 512;
+constexpr int64_t kAttentionSegment = 256;
 
 // Items of the split form for a single token: (segment, KV head) pairs; 0
 // when args has more than one token.

@@ -168,7 +168,7 @@ uint64_t buffer_bytes(const ModelInfo& info, uint64_t context, uint64_t T) {
     const uint64_t slots = std::max<uint64_t>(info.experts_per_token, T);
     floats += 3 * T * H + slots * 2 * info.expert_ffn + slots * H + info.experts;
   }
-  floats += (context / 512 + 2) * info.heads * (max_hd + 2);  // split attention (kAttentionSegment)
+  floats += (context / 256 + 2) * info.heads * (max_hd + 2);  // split attention (kAttentionSegment)
   floats += T * max_hd;                                       // rotary cos and sin
   // Layers whose cache KV-shared layers read keep a chunk's K and V: the last
   // sliding and the last full layer before the first shared one.

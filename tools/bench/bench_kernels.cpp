@@ -1,6 +1,7 @@
 // Kernel benchmarks: the machine's read bandwidth (the roof), GEMV on the
 // real Gemma 4 shapes for every weight type (GB/s of weights streamed and
-// fraction of the roof), and 512-token GEMM (GFLOP/s). Threads: --threads=N
+// fraction of the roof), 512-token GEMM (GFLOP/s), and one decode step of
+// attention at depth 4096 against an F16 cache in memory. Threads: --threads=N
 // is not a Google Benchmark flag, so the count comes from GEMMA4_THREADS
 // (default 2). GEMMA4_ISA picks the kernel path as everywhere else.
 //
@@ -20,6 +21,7 @@
 #include <tuple>
 #include <vector>
 
+#include "kernels/cpu/attention.hpp"
 #include "kernels/cpu/dtype.hpp"
 #include "kernels/cpu/quant.hpp"
 #include "src/runtime/thread_pool.hpp"
@@ -170,6 +172,83 @@ void BM_Gemm512(benchmark::State& state, DType type, Shape s) {
       benchmark::Counter::kIsRate);
 }
 
+// ------------------------------------------------------- decode attention
+
+// One decode step of one layer's attention deep in the context: the query
+// heads of one token against an F16 cache of `depth` positions, threaded as
+// the decoder does it (segments across the pool, then the merge).
+struct AttnShape {
+  const char* name;
+  size_t n_q_heads, n_kv_heads, head_dim, window;
+};
+// E2B/E4B/31B full-attention layers (head_dim 512) and sliding layers
+// (head_dim 256, window 512 on E2B/E4B, 1024 on 31B).
+const AttnShape kAttnShapes[] = {{"e2b_full", 8, 1, 512, 0},  {"e2b_sliding", 8, 1, 256, 512},
+                                 {"e4b_full", 8, 2, 512, 0},  {"e4b_sliding", 8, 2, 256, 512},
+                                 {"31b_full", 32, 4, 512, 0}, {"31b_sliding", 32, 16, 256, 1024}};
+
+// The caches of several layers are visited in turn, together larger than the
+// last-level cache, so every call reads its cache from memory as a decode
+// step does (the weights streamed between two layers evict it).
+void BM_AttnDecode(benchmark::State& state, AttnShape s, int64_t depth) {
+  namespace k = gemma4::kernels;
+  const size_t slots = s.window > 0 ? s.window : static_cast<size_t>(depth) + 1;
+  const size_t kv_row = s.n_kv_heads * s.head_dim;
+  const size_t cache_bytes = 2 * slots * kv_row * sizeof(uint16_t);
+  const size_t copies = std::max<size_t>(2, (size_t{96} << 20) / cache_bytes + 1);
+  std::vector<std::vector<uint16_t>> kbuf(copies), vbuf(copies);
+  std::vector<k::KvCache> caches;
+  const int64_t first = depth > static_cast<int64_t>(slots) ? depth - static_cast<int64_t>(slots) : 0;
+  for (size_t c = 0; c < copies; ++c) {
+    kbuf[c].resize(slots * kv_row);
+    vbuf[c].resize(slots * kv_row);
+    caches.push_back({kbuf[c].data(), vbuf[c].data(), DType::F16, s.n_kv_heads, s.head_dim, slots, s.window > 0});
+    // The keys and values the cache holds (only the last `slots` positions matter).
+    for (int64_t p = first; p < depth; p += 256) {
+      const size_t n = static_cast<size_t>(std::min<int64_t>(256, depth - p));
+      const auto kv = activations(static_cast<int64_t>(n * kv_row));
+      k::kv_store(caches.back(), p, n, kv.data(), kv.data());
+    }
+  }
+  const auto q = activations(static_cast<int64_t>(s.n_q_heads * s.head_dim));
+  const auto knew = activations(static_cast<int64_t>(kv_row));
+  std::vector<float> out(s.n_q_heads * s.head_dim);
+  k::AttentionArgs a;
+  a.q = q.data();
+  a.out = out.data();
+  a.n_tokens = 1;
+  a.pos0 = depth;
+  a.n_q_heads = s.n_q_heads;
+  a.n_kv_heads = s.n_kv_heads;
+  a.head_dim = s.head_dim;
+  a.window = s.window;
+  a.scale = 0.05f;  // keeps the random scores in a sane range
+  a.k_new = knew.data();
+  a.v_new = knew.data();
+  std::vector<float> scratch(k::attention_split_floats(a));
+  const size_t split = k::attention_split_items(a);
+  size_t next = 0;
+  for (auto _ : state) {
+    a.cache = &caches[next];
+    next = (next + 1) % copies;
+    if (pool().size() > 1 && split >= pool().size()) {
+      pool().parallel_chunks(split, 1, [&](size_t b, size_t e) { k::attention_split(a, b, e, scratch.data()); });
+      k::attention_split_merge(a, scratch.data());
+    } else {
+      pool().parallel_for(k::attention_items(a), [&a](size_t b, size_t e) { k::attention(a, b, e); });
+    }
+    benchmark::DoNotOptimize(out.data());
+    benchmark::ClobberMemory();
+  }
+  const double seen = static_cast<double>(std::min<size_t>(slots, static_cast<size_t>(depth) + 1));
+  const double iters = static_cast<double>(state.iterations());
+  // Q.K and P.V: 2 FLOPs per multiply-add, per query head, position and dimension.
+  state.counters["GFLOP/s"] = benchmark::Counter(
+      4.0 * static_cast<double>(s.n_q_heads * s.head_dim) * seen * iters / 1e9, benchmark::Counter::kIsRate);
+  state.counters["cache_GBps"] =
+      benchmark::Counter(4.0 * static_cast<double>(kv_row) * seen * iters / 1e9, benchmark::Counter::kIsRate);
+}
+
 // Registered at start-up: one benchmark per type x shape. GEMM skips the
 // output head (412 GFLOP per call; prefill only needs its last row anyway).
 const bool registered = [] {
@@ -188,6 +267,13 @@ const bool registered = [] {
             ->Iterations(1);
       }
     }
+  }
+  for (const AttnShape& s : kAttnShapes) {
+    benchmark::RegisterBenchmark((std::string("BM_AttnDecode/") + s.name + "/d4096").c_str(), BM_AttnDecode, s,
+                                 int64_t{4096})
+        ->Unit(benchmark::kMicrosecond)
+        ->UseRealTime()
+        ->MinTime(0.5);
   }
   return true;
 }();
