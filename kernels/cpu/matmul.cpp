@@ -134,16 +134,23 @@ size_t act_bytes(ActKind kind, size_t cols) {
     case ActKind::bf16_pairs:
       return cols * sizeof(float);
     case ActKind::q8a:
-    case ActKind::q8a_chunked:
       return cols / kQK * sizeof(BlockQ8A);
+    case ActKind::q8a_chunked:  // blocks, then d[] and sum[] (quant_types.hpp)
+      return cols / kQK * (sizeof(BlockQ8A) + 2 * sizeof(float));
     case ActKind::q8k:
       return cols / kQK_K * sizeof(BlockQ8K);
   }
   return 0;
 }
 
-// Puts quantized activation blocks into chunk order (quant_types.hpp).
+// Puts quantized activation blocks into chunk order and writes the d[] and
+// sum[] arrays after them (quant_types.hpp).
 void to_chunk_order(BlockQ8A* blocks, size_t nb) {
+  auto* d = reinterpret_cast<float*>(blocks + nb);
+  for (size_t i = 0; i < nb; ++i) {
+    d[i] = blocks[i].d;
+    d[nb + i] = blocks[i].sum;
+  }
   const size_t full = nb / kChunkGroup * kChunkGroup;
   for (size_t b = 0; b < full; b += 4) {
     int8_t chunked[4][kQK];

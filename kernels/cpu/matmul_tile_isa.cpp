@@ -224,12 +224,10 @@ void tile32(size_t nb, const typename Tr::Block* const* w, const BlockQ8A* const
     pf.slice(i / kGroup);
     __m256 dx[T], neg_sum[T];
     for (int t = 0; t < T; ++t) {
-      const BlockQ8A* b = x[t] + i;
-      dx[t] = _mm256_setr_ps(b[0].d, b[1].d, b[2].d, b[3].d, b[4].d, b[5].d, b[6].d, b[7].d);
+      const float* ds = chunked_scales(x[t], nb);  // d[nb], then sum[nb]
+      dx[t] = _mm256_loadu_ps(ds + i);
       if constexpr (Tr::kChunkOffset != 0.0f) {
-        neg_sum[t] = _mm256_mul_ps(
-            _mm256_set1_ps(-Tr::kChunkOffset),
-            _mm256_setr_ps(b[0].sum, b[1].sum, b[2].sum, b[3].sum, b[4].sum, b[5].sum, b[6].sum, b[7].sum));
+        neg_sum[t] = _mm256_mul_ps(_mm256_set1_ps(-Tr::kChunkOffset), _mm256_loadu_ps(ds + nb + i));
       }
     }
     for (int r = 0; r < R; ++r) {

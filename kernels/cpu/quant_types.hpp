@@ -123,7 +123,15 @@ struct BlockQ8K {
 // lanes, so one convert and one FMA finish four blocks (matmul_tile_isa.cpp).
 // Element j of block i (i in a full group) is at block i / 4 * 4 + j / 8,
 // byte (i % 4) * 8 + j % 8.
+// After the nb blocks such a row holds two float arrays, d[nb] and sum[nb]:
+// copies of the blocks' d and sum side by side, so that a tile loads the
+// eight of a group with one instruction instead of gathering them.
 inline constexpr size_t kChunkGroup = 8;
+
+// The d[] and sum[] arrays after a chunk-order row of nb blocks.
+inline const float* chunked_scales(const BlockQ8A* row, size_t nb) {
+  return reinterpret_cast<const float*>(row + nb);
+}
 
 static_assert(sizeof(BlockQ8A) == 40);
 static_assert(sizeof(BlockQ8K) == 292);

@@ -191,11 +191,12 @@ uint64_t buffer_bytes(const ModelInfo& info, uint64_t context, uint64_t T) {
   }
   floats += 2ull * info.vocab;  // logits of the last token: the decoder's and the context's copy
   // Activations quantized for the integer kernels (8-bit blocks with scales:
-  // 1.25 bytes per value) or kept as floats for float weights.
+  // up to 1.5 bytes per value, Q4_0/Q8_0 rows with their d[] and sum[]) or
+  // kept as floats for float weights.
   const bool float_weights = !info.types.empty() && (info.types[0].type == "f32" || info.types[0].type == "f16" ||
                                                      info.types[0].type == "bf16");
   const uint64_t cols = std::max({H, max_q, ffn});
-  const uint64_t act_bytes = float_weights ? 4 * T * cols : T * cols * 5 / 4;
+  const uint64_t act_bytes = float_weights ? 4 * T * cols : T * cols * 3 / 2;
   return floats * 4 + act_bytes;
 }
 
