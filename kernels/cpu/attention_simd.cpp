@@ -292,6 +292,13 @@ int gather_rows(const AttentionArgs& a, size_t kv, int64_t b, size_t nb, BlockRo
   return any_f16 ? (any_f32 ? kMixed : kAllF16) : kAllF32;
 }
 
+// Byte offset of KV head kv's row of position p in the cache's K (or V) buffer.
+size_t row_offset_bytes(const KvCache& c, int64_t p, size_t kv) {
+  const auto up = static_cast<size_t>(p);
+  const size_t elem = c.dtype == DType::F16 ? 2 : 4;
+  return ((c.ring ? up % c.slots : up) * c.n_kv_heads + kv) * c.head_dim * elem;
+}
+
 // Asks for block positions b .. b+nb-1 ahead of use: for each position the
 // K and V rows of KV heads kv_lo..kv_hi, which sit next to each other in a
 // slot. (Rows of one KV head alone are a stride apart that the hardware
@@ -311,8 +318,7 @@ int gather_rows(const AttentionArgs& a, size_t kv, int64_t b, size_t nb, BlockRo
   for (size_t j = 0; j < nb; ++j) {
     const int64_t p = b + static_cast<int64_t>(j);
     if (a.k_new != nullptr && p >= a.pos0) break;
-    const auto up = static_cast<size_t>(p);
-    const size_t off = ((c.ring ? up % c.slots : up) * c.n_kv_heads + kv_lo) * c.head_dim * elem;
+    const size_t off = row_offset_bytes(c, p, kv_lo);
     const char* k = static_cast<const char*>(c.k) + off;
     const char* v = static_cast<const char*>(c.v) + off;
     for (size_t o = 0; o < bytes; o += 64) {
@@ -328,13 +334,11 @@ void list_next(const AttentionArgs& a, size_t kv, int64_t b, size_t nb, NextRows
   next.n = 0;
   if (a.cache == nullptr) return;
   const KvCache& c = *a.cache;
-  const size_t elem = c.dtype == DType::F16 ? 2 : 4;
-  next.bytes = c.head_dim * elem;
+  next.bytes = c.head_dim * (c.dtype == DType::F16 ? 2 : 4);
   for (size_t j = 0; j < nb; ++j) {
     const int64_t p = b + static_cast<int64_t>(j);
     if (a.k_new != nullptr && p >= a.pos0) break;
-    const auto up = static_cast<size_t>(p);
-    const size_t off = ((c.ring ? up % c.slots : up) * c.n_kv_heads + kv) * c.head_dim * elem;
+    const size_t off = row_offset_bytes(c, p, kv);
     next.k[j] = static_cast<const char*>(c.k) + off;
     next.v[j] = static_cast<const char*>(c.v) + off;
     next.n = j + 1;
