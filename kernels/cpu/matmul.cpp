@@ -84,7 +84,9 @@ TileDotFn tile_for(DType w) {
 // 32-bit lane of BF16 weights holds an even and an odd element, and this
 // order lets the dot product widen them with one shift and one mask.
 // q8a_chunked: q8a in chunk order (quant_types.hpp), for Q4_0 and Q8_0.
-enum class ActKind { f32, bf16_pairs, q8a, q8a_chunked, q8k };
+// q8k_chunked: q8k with each block's qs in K-chunk order (quant_types.hpp),
+// for Q4_K.
+enum class ActKind { f32, bf16_pairs, q8a, q8a_chunked, q8k, q8k_chunked };
 
 struct Kernel {
   ActKind act;
@@ -117,7 +119,7 @@ Kernel kernel_for(DType w, size_t cols, const MatmulTable& t) {
     case DType::Q8_0:
       return {ActKind::q8a_chunked, t.dot_q8_0};
     case DType::Q4_K:
-      return {ActKind::q8k, t.dot_q4_k};
+      return {ActKind::q8k_chunked, t.dot_q4_k};
     case DType::Q5_K:
       return {ActKind::q8k, t.dot_q5_k};
     case DType::Q6_K:
@@ -138,6 +140,7 @@ size_t act_bytes(ActKind kind, size_t cols) {
     case ActKind::q8a_chunked:  // blocks, then d[] and sum[] (quant_types.hpp)
       return cols / kQK * (sizeof(BlockQ8A) + 2 * sizeof(float));
     case ActKind::q8k:
+    case ActKind::q8k_chunked:
       return cols / kQK_K * sizeof(BlockQ8K);
   }
   return 0;
@@ -157,6 +160,15 @@ void to_chunk_order(BlockQ8A* blocks, size_t nb) {
     for (size_t k = 0; k < 4; ++k)
       for (size_t a = 0; a < 4; ++a) std::memcpy(chunked[k] + 8 * a, blocks[b + a].qs + 8 * k, 8);
     for (size_t k = 0; k < 4; ++k) std::memcpy(blocks[b + k].qs, chunked[k], kQK);
+  }
+}
+
+// Puts each block's qs into K-chunk order (quant_types.hpp).
+void to_k_chunk_order(BlockQ8K* blocks, size_t nb) {
+  for (size_t i = 0; i < nb; ++i) {
+    int8_t ordered[kQK_K];
+    for (size_t e = 0; e < kQK_K; ++e) ordered[q4k_act_index(e)] = blocks[i].qs[e];
+    std::memcpy(blocks[i].qs, ordered, kQK_K);
   }
 }
 
@@ -197,6 +209,10 @@ void prepare_activations(DType w, const float* x, size_t cols, void* out) {
       return;
     case ActKind::q8k:
       t.quantize_q8k(x, cols, out);
+      return;
+    case ActKind::q8k_chunked:
+      t.quantize_q8k(x, cols, out);
+      to_k_chunk_order(static_cast<BlockQ8K*>(out), cols / kQK_K);
       return;
   }
 }

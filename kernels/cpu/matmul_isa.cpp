@@ -225,7 +225,9 @@ int k_min_term(const uint8_t mn[8], const int16_t* bsums) {
   return s;
 }
 
-[[maybe_unused]] float dot_q4_k_portable(size_t n, const void* w, const void* x) {
+// The only Q4_K dot product: every SIMD path has a tile kernel for it, which
+// matvec uses instead. The activations are in K-chunk order (quant_types.hpp).
+float dot_q4_k_portable(size_t n, const void* w, const void* x) {
   const auto* a = static_cast<const BlockQ4_K*>(w);
   const auto* b = static_cast<const BlockQ8K*>(x);
   float s = 0.0f;
@@ -236,8 +238,8 @@ int k_min_term(const uint8_t mn[8], const int16_t* bsums) {
     for (int c = 0; c < 4; ++c) {
       int lo = 0, hi = 0;
       for (int l = 0; l < 32; ++l) {
-        lo += (a[i].qs[32 * c + l] & 0x0f) * b[i].qs[64 * c + l];
-        hi += (a[i].qs[32 * c + l] >> 4) * b[i].qs[64 * c + 32 + l];
+        lo += (a[i].qs[32 * c + l] & 0x0f) * b[i].qs[q4k_act_index(64 * c + l)];
+        hi += (a[i].qs[32 * c + l] >> 4) * b[i].qs[q4k_act_index(64 * c + 32 + l)];
       }
       isum += sc[2 * c] * lo + sc[2 * c + 1] * hi;
     }
@@ -489,27 +491,6 @@ int k_min_term_simd(const uint8_t mn[8], const int16_t* bsums) {
   return _mm_cvtsi128_si32(prod);
 }
 
-float dot_q4_k_simd(size_t n, const void* w, const void* x) {
-  const auto* a = static_cast<const BlockQ4_K*>(w);
-  const auto* b = static_cast<const BlockQ8K*>(x);
-  const __m256i low4 = _mm256_set1_epi8(0x0f);
-  __m256 acc = _mm256_setzero_ps();
-  float mins = 0.0f;
-  for (size_t i = 0; i < n / kQK_K; ++i) {
-    uint8_t sc[8], mn[8];
-    k_scales_fast(a[i].scales, sc, mn);
-    __m256i isum = _mm256_setzero_si256();
-    for (int c = 0; c < 4; ++c) {
-      const __m256i q = load256(a[i].qs + 32 * c);
-      const __m256i lo = _mm256_and_si256(q, low4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
-      isum = _mm256_add_epi32(isum, k_chunk(lo, hi, b[i].qs + 64 * c, sc[2 * c], sc[2 * c + 1]));
-    }
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(a[i].d) * b[i].d), _mm256_cvtepi32_ps(isum), acc);
-    mins += h2f(a[i].dmin) * b[i].d * static_cast<float>(k_min_term_simd(mn, b[i].bsums));
-  }
-  return hsum(acc) - mins;
-}
-
 float dot_q5_k_simd(size_t n, const void* w, const void* x) {
   const auto* a = static_cast<const BlockQ5_K*>(w);
   const auto* b = static_cast<const BlockQ8K*>(x);
@@ -690,7 +671,7 @@ float dot_bf16_simd(size_t n, const void* w, const void* x) {
 constexpr MatmulTable kTable = {
     quantize_q8a_simd, quantize_q8k_simd, dot_f32_simd,  dot_f16_simd,  dot_bf16_simd,
     dot_q4_0_portable, dot_q4_1_simd,     dot_q5_0_simd, dot_q5_1_simd, dot_q8_0_portable,
-    dot_q4_k_simd,     dot_q5_k_simd,     dot_q6_k_simd,
+    dot_q4_k_portable, dot_q5_k_simd,     dot_q6_k_simd,
 };
 #else
 constexpr MatmulTable kTable = {

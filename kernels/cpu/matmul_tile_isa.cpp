@@ -241,6 +241,10 @@ void tile32(size_t nb, const typename Tr::Block* const* w, const BlockQ8A* const
       const size_t k = i + 4 * static_cast<size_t>(h);
       const __m256i pick =
           _mm256_setr_epi32(4 * h, 4 * h, 4 * h + 1, 4 * h + 1, 4 * h + 2, 4 * h + 2, 4 * h + 3, 4 * h + 3);
+      // Unrolled so that acc[r][t] stays in registers: GCC 12 keeps the
+      // accumulators of a rolled row loop in memory (single-thread GEMM:
+      // Q4_0 +5 %, Q5_K and Q6_K +20 %, the Q4_K tile below +20 %).
+#pragma GCC unroll 4
       for (int r = 0; r < R; ++r) {
         const typename Tr::Chunks c = Tr::chunks(w[r] + k);
         for (int t = 0; t < T; ++t) {
@@ -318,29 +322,6 @@ __m256i k_levels_dot(const KUnpacked& u, const int8_t* xq) {
 __m256i load_bsums(const BlockQ8K& b) {
   return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.bsums));
 }
-
-struct Q4_KTraits {
-  using Block = BlockQ4_K;
-  static constexpr bool kHasMin = true;
-  static void unpack(const Block& b, KUnpacked& u) {
-    uint8_t sc[8], mn[8];
-    k_scales(b.scales, sc, mn);
-    const __m256i low4 = _mm256_set1_epi8(0x0f);
-    for (int c = 0; c < 4; ++c) {
-      const __m256i q = load_x(reinterpret_cast<const int8_t*>(b.qs) + 32 * c);
-      u.lv[2 * c] = _mm256_and_si256(q, low4);
-      u.lv[2 * c + 1] = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
-    }
-    for (int j = 0; j < 8; ++j) u.scale[j] = _mm256_set1_epi16(sc[j]);
-    uint64_t m8;
-    std::memcpy(&m8, mn, 8);
-    const __m128i m = _mm_cvtsi64_si128(static_cast<long long>(m8));
-    u.mn16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m, m));
-    u.d = _cvtsh_ss(b.d);
-    u.dmin = _cvtsh_ss(b.dmin);
-  }
-  static __m256i dot(const KUnpacked& u, const BlockQ8K& x) { return k_levels_dot(u, x.qs); }
-};
 
 // Q5_K: Q4_K's levels plus a fifth bit: bit j of qh[l] belongs to element l
 // of sub-block j. Shifting qh within 16-bit lanes and keeping bit 4 of each
@@ -429,6 +410,7 @@ void tile_k(size_t nb, const typename Tr::Block* const* w, const BlockQ8K* const
   KUnpacked u;
   for (size_t i = 0; i < nb; ++i) {
     pf.slice(i);
+#pragma GCC unroll 4  // see tile32
     for (int r = 0; r < R; ++r) {
       Tr::unpack(w[r][i], u);
       for (int t = 0; t < T; ++t) {
@@ -438,6 +420,104 @@ void tile_k(size_t nb, const typename Tr::Block* const* w, const BlockQ8K* const
           const __m256i mins = _mm256_madd_epi16(u.mn16, load_bsums(b));
           acc[r][t] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(mins), _mm256_set1_ps(u.dmin * b.d), acc[r][t]);
         }
+      }
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < T; ++t) y[t][r] = hsum8(acc[r][t]);
+}
+
+// ----------------------------------------------------------------- Q4_K
+// Q4_K with activations in K-chunk order (quant_types.hpp). A super-block's
+// four 32-byte chunks, transposed as 4 x 4 pieces of 8 bytes, give four
+// registers whose piece p holds 8 bytes of chunk p: their low nibbles are
+// 8 levels of sub-block 2p, their high nibbles 8 levels of sub-block 2p + 1.
+// Four byte dot products per nibble half then leave sub-block 2p (or 2p + 1)
+// alone in int32 lanes 2p and 2p + 1, so the scales are two integer
+// multiplies per super-block for all eight sub-blocks, where multiplying per
+// sub-block (maddubs, then vpdpwssd by the scale) cost two multiply
+// instructions per 32 products. Single-thread GEMM (bench_kernels, 512
+// tokens): 105-110 GFLOP/s before, 150-160 after (with the unrolled rows).
+struct Q4KRow {
+  __m256i lv[8];         // [2g]: low nibbles of piece row g; [2g + 1]: high nibbles
+  __m256i sc_lo, sc_hi;  // int32 lanes 2p, 2p + 1: scale of sub-block 2p, or 2p + 1
+  __m256i mn16;          // each sub-block's min twice, against bsums' 16-element groups
+  float d, dmin;
+};
+
+[[gnu::always_inline]] inline void unpack_q4k(const BlockQ4_K& b, Q4KRow& u) {
+  const auto* qs = reinterpret_cast<const int8_t*>(b.qs);
+  const __m256i q0 = load_x(qs), q1 = load_x(qs + 32), q2 = load_x(qs + 64), q3 = load_x(qs + 96);
+  const __m256i t0 = _mm256_unpacklo_epi64(q0, q1);  // q0.0 q1.0 | q0.2 q1.2 (chunk.piece)
+  const __m256i t1 = _mm256_unpackhi_epi64(q0, q1);  // q0.1 q1.1 | q0.3 q1.3
+  const __m256i t2 = _mm256_unpacklo_epi64(q2, q3);
+  const __m256i t3 = _mm256_unpackhi_epi64(q2, q3);
+  const __m256i rows[4] = {_mm256_permute2x128_si256(t0, t2, 0x20), _mm256_permute2x128_si256(t1, t3, 0x20),
+                           _mm256_permute2x128_si256(t0, t2, 0x31), _mm256_permute2x128_si256(t1, t3, 0x31)};
+  const __m256i low4 = _mm256_set1_epi8(0x0f);
+  for (int g = 0; g < 4; ++g) {
+    u.lv[2 * g] = _mm256_and_si256(rows[g], low4);
+    u.lv[2 * g + 1] = _mm256_and_si256(_mm256_srli_epi16(rows[g], 4), low4);
+  }
+  uint8_t sc[8], mn[8];
+  k_scales(b.scales, sc, mn);
+  uint64_t s8, m8;
+  std::memcpy(&s8, sc, 8);
+  std::memcpy(&m8, mn, 8);
+  const __m256i sc32 = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<long long>(s8)));  // sc0..3 | sc4..7
+  u.sc_lo = _mm256_shuffle_epi32(sc32, _MM_SHUFFLE(2, 2, 0, 0));                             // sc0 sc0 sc2 sc2 | ...
+  u.sc_hi = _mm256_shuffle_epi32(sc32, _MM_SHUFFLE(3, 3, 1, 1));                             // sc1 sc1 sc3 sc3 | ...
+  const __m128i m = _mm_cvtsi64_si128(static_cast<long long>(m8));
+  u.mn16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m, m));
+  u.d = _cvtsh_ss(b.d);
+  u.dmin = _cvtsh_ss(b.dmin);
+}
+
+// Sum over the super-block of scale x level x activation, in 8 int32 lanes.
+// Exact on both paths and the same per lane: the byte-pair sums of maddubs
+// cannot saturate (2 x 15 x 127), four of them stay below 2^15, and madd by
+// the scale twice per lane sums the same four-byte groups vpdpbusd does.
+[[gnu::always_inline]] inline __m256i q4k_dot(const Q4KRow& u, const int8_t* xq) {
+#if defined(__AVX512VNNI__)
+  __m256i lo = _mm256_dpbusd_epi32(_mm256_setzero_si256(), u.lv[0], load_x(xq));
+  __m256i hi = _mm256_dpbusd_epi32(_mm256_setzero_si256(), u.lv[1], load_x(xq + 32));
+  for (int g = 1; g < 4; ++g) {
+    lo = _mm256_dpbusd_epi32(lo, u.lv[2 * g], load_x(xq + 64 * g));
+    hi = _mm256_dpbusd_epi32(hi, u.lv[2 * g + 1], load_x(xq + 64 * g + 32));
+  }
+  return _mm256_add_epi32(_mm256_mullo_epi32(lo, u.sc_lo), _mm256_mullo_epi32(hi, u.sc_hi));
+#else
+  __m256i lo = _mm256_maddubs_epi16(u.lv[0], load_x(xq));
+  __m256i hi = _mm256_maddubs_epi16(u.lv[1], load_x(xq + 32));
+  for (int g = 1; g < 4; ++g) {
+    lo = _mm256_add_epi16(lo, _mm256_maddubs_epi16(u.lv[2 * g], load_x(xq + 64 * g)));
+    hi = _mm256_add_epi16(hi, _mm256_maddubs_epi16(u.lv[2 * g + 1], load_x(xq + 64 * g + 32)));
+  }
+  const __m256i sc_lo16 = _mm256_or_si256(u.sc_lo, _mm256_slli_epi32(u.sc_lo, 16));
+  const __m256i sc_hi16 = _mm256_or_si256(u.sc_hi, _mm256_slli_epi32(u.sc_hi, 16));
+  return _mm256_add_epi32(_mm256_madd_epi16(lo, sc_lo16), _mm256_madd_epi16(hi, sc_hi16));
+#endif
+}
+
+template <int R, int T>
+void tile_q4k(size_t nb, const BlockQ4_K* const* w, const BlockQ8K* const* x, float* const* y, const Prefetch& pf) {
+  __m256 acc[R][T];
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
+  Q4KRow u;
+  for (size_t i = 0; i < nb; ++i) {
+    pf.slice(i);
+    __m256 dx[T];
+    for (int t = 0; t < T; ++t) dx[t] = _mm256_set1_ps(x[t][i].d);
+#pragma GCC unroll 4  // see tile32
+    for (int r = 0; r < R; ++r) {
+      unpack_q4k(w[r][i], u);
+      const __m256 d = _mm256_set1_ps(u.d), dmin = _mm256_set1_ps(u.dmin);
+      for (int t = 0; t < T; ++t) {
+        const BlockQ8K& b = x[t][i];
+        acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q4k_dot(u, b.qs)), _mm256_mul_ps(d, dx[t]), acc[r][t]);
+        const __m256i mins = _mm256_madd_epi16(u.mn16, load_bsums(b));
+        acc[r][t] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(mins), _mm256_mul_ps(dmin, dx[t]), acc[r][t]);
       }
     }
   }
@@ -607,7 +687,13 @@ void tile_bf16_rows(size_t n, const void* w, size_t w_stride, size_t rows, const
       n, n / 32, w, w_stride, rows, x, x_stride, n_tok, y, ldy);
 }
 
-constexpr TileKernels kTiles = {tile_blocks32<Q4_0Traits>,  tile_blocks32<Q8_0Traits>,  tile_blocks256<Q4_KTraits>,
+void tile_q4k_rows(size_t n, const void* w, size_t w_stride, size_t rows, const void* x, size_t x_stride, size_t n_tok,
+                   float* y, size_t ldy) {
+  run_tiles<BlockQ4_K, BlockQ8K, tile_q4k<kMaxR, kMaxT>, tile_q4k<kMaxR, 1>, tile_q4k<1, kMaxT>, tile_q4k<1, 1>, false>(
+      n / kQK_K, n / kQK_K, w, w_stride, rows, x, x_stride, n_tok, y, ldy);
+}
+
+constexpr TileKernels kTiles = {tile_blocks32<Q4_0Traits>,  tile_blocks32<Q8_0Traits>,  tile_q4k_rows,
                                 tile_blocks256<Q5_KTraits>, tile_blocks256<Q6_KTraits>, tile_bf16_rows};
 #else
 constexpr TileKernels kTiles = {nullptr, nullptr, nullptr, nullptr, nullptr, nullptr};

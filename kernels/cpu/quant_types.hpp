@@ -133,6 +133,19 @@ inline const float* chunked_scales(const BlockQ8A* row, size_t nb) {
   return reinterpret_cast<const float*>(row + nb);
 }
 
+// Q4_K's activation rows are BlockQ8K blocks whose qs are in "K-chunk
+// order": eight runs of 32 bytes, run 2g + h (g = 0..3, h = 0..1) holding in
+// its 8-byte piece p the elements 8g..8g+7 of sub-block 2p + h. That is the
+// order in which a Q4_K block's nibbles come out of a 4 x 4 transpose of its
+// four 32-byte chunks (matmul_tile_isa.cpp), so that one byte dot product per
+// run keeps every sub-block in its own pair of int32 lanes and the scales are
+// applied once per super-block instead of once per sub-block. d and bsums
+// stay as in element order.
+inline constexpr size_t q4k_act_index(size_t e) {
+  const size_t s = e / 32, pos = e % 32;
+  return 64 * (pos / 8) + 32 * (s % 2) + 8 * (s / 2) + pos % 8;
+}
+
 static_assert(sizeof(BlockQ8A) == 40);
 static_assert(sizeof(BlockQ8K) == 292);
 
