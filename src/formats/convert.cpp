@@ -159,7 +159,7 @@ void add_tokenizer_metadata(GgufWriter& w, const fs::path& folder, const ModelCo
     if (j.contains("added_tokens") && j["added_tokens"].is_array()) {
       for (const auto& a : j["added_tokens"]) {
         if (!a.is_object() || !a.contains("id") || !a.contains("content") || !a["id"].is_number_integer() ||
-            !a["content"].is_string()) {
+            !a["content"].is_string() || (a.contains("special") && !a["special"].is_boolean())) {
           throw Error(fmt::format("{}: malformed added_tokens entry", tok.string()));
         }
         const std::string text = a["content"].get<std::string>();

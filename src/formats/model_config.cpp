@@ -161,6 +161,14 @@ class JsonFields {
   std::string label_;
 };
 
+// obj[key] as a string, or fallback when absent or null; an Error (not
+// nlohmann's type_error) when it holds anything else.
+std::string string_or(const json& obj, const char* key, const std::string& fallback, const std::string& label) {
+  if (!obj.contains(key) || obj.at(key).is_null()) return fallback;
+  if (!obj.at(key).is_string()) throw Error(fmt::format("{}: \"{}\" is not a string", label, key));
+  return obj.at(key).get<std::string>();
+}
+
 RopeConfig rope_from_json(const json& params, const char* type, RopeConfig fallback, const std::string& label) {
   if (!params.is_object() || !params.contains(type)) return fallback;
   const json& p = params.at(type);
@@ -170,7 +178,7 @@ RopeConfig rope_from_json(const json& params, const char* type, RopeConfig fallb
     if (!p.at("rope_theta").is_number()) throw Error(fmt::format("{}: rope_parameters.{}.rope_theta", label, type));
     r.theta = p.at("rope_theta").get<double>();
   }
-  const std::string rope_type = p.value("rope_type", std::string("default"));
+  const std::string rope_type = string_or(p, "rope_type", "default", label);
   if (rope_type != "default" && rope_type != "proportional") {
     throw Error(fmt::format("{}: unsupported rope_type '{}' for {}", label, rope_type, type));
   }
@@ -205,7 +213,7 @@ ModelConfig config_from_hf_json(std::string_view text, const std::string& label)
     throw Error(fmt::format("{}: malformed JSON: {}", label, e.what()));
   }
   if (!root.is_object()) throw Error(fmt::format("{}: config is not a JSON object", label));
-  const std::string model_type = root.value("model_type", std::string());
+  const std::string model_type = string_or(root, "model_type", "", label);
   const json* text_cfg = nullptr;
   if (model_type == "gemma4") {
     if (!root.contains("text_config") || !root.at("text_config").is_object()) {

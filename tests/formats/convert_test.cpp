@@ -189,6 +189,11 @@ TEST(Convert, EmbedsTokenizerJsonAndChatTemplate) {
   std::ofstream(dir / "tokenizer.json") << R"({"model": {"vocab": {"a": 0, "b": 2}}})";
   EXPECT_THROW(convert_to_gguf(dir, out, {}), Error);
   EXPECT_FALSE(fs::exists(out));
+  // So is an added token whose "special" is not true or false.
+  std::ofstream(dir / "tokenizer.json") << R"({"model": {"vocab": {"a": 0}}, "added_tokens": [{"id": 1,
+      "content": "<eos>", "special": "yes"}]})";
+  EXPECT_THROW(convert_to_gguf(dir, out, {}), Error);
+  EXPECT_FALSE(fs::exists(out));
   fs::remove_all(dir);
 }
 

@@ -275,6 +275,12 @@ TEST(ModelConfigBadInput, ConfigJson) {
   expect_error([] { config_from_hf_json("[]", "c.json"); }, "not a JSON object");
   expect_error([] { config_from_hf_json(R"({"model_type": "llama"})", "c.json"); }, "unsupported architecture 'llama'");
   expect_error([] { config_from_hf_json(R"({"model_type": "gemma4"})", "c.json"); }, "text_config");
+  // Found by the libFuzzer run: a non-string model_type escaped as nlohmann's type_error.
+  expect_error([] { config_from_hf_json(R"({"model_type": {"a": "b"}})", "c.json"); },
+               "\"model_type\" is not a string");
+  expect_error(
+      [] { config_from_hf_json(e2b_with("rope_parameters", R"({"full_attention": {"rope_type": 3}})"), "c.json"); },
+      "\"rope_type\" is not a string");
   expect_error([] { config_from_hf_json(e2b_with("hidden_size", "null"), "c.json"); }, "missing \"hidden_size\"");
   expect_error([] { config_from_hf_json(e2b_with("hidden_size", "-3"), "c.json"); }, "\"hidden_size\"");
   expect_error([] { config_from_hf_json(e2b_with("hidden_size", "\"big\""), "c.json"); }, "\"hidden_size\"");
