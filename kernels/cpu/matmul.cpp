@@ -85,8 +85,8 @@ TileDotFn tile_for(DType w) {
 // order lets the dot product widen them with one shift and one mask.
 // q8a_chunked: q8a in chunk order (quant_types.hpp), for Q4_0 and Q8_0.
 // q8k_chunked: q8k with each block's qs in K-chunk order (quant_types.hpp),
-// for Q4_K.
-enum class ActKind { f32, bf16_pairs, q8a, q8a_chunked, q8k, q8k_chunked };
+// for Q4_K. q8k_q6: BlockQ8KQ6 blocks (quant_types.hpp), for Q6_K.
+enum class ActKind { f32, bf16_pairs, q8a, q8a_chunked, q8k, q8k_chunked, q8k_q6 };
 
 struct Kernel {
   ActKind act;
@@ -123,7 +123,7 @@ Kernel kernel_for(DType w, size_t cols, const MatmulTable& t) {
     case DType::Q5_K:
       return {ActKind::q8k, t.dot_q5_k};
     case DType::Q6_K:
-      return {ActKind::q8k, t.dot_q6_k};
+      return {ActKind::q8k_q6, t.dot_q6_k};
     default:
       break;
   }
@@ -142,6 +142,8 @@ size_t act_bytes(ActKind kind, size_t cols) {
     case ActKind::q8k:
     case ActKind::q8k_chunked:
       return cols / kQK_K * sizeof(BlockQ8K);
+    case ActKind::q8k_q6:
+      return cols / kQK_K * sizeof(BlockQ8KQ6);
   }
   return 0;
 }
@@ -169,6 +171,17 @@ void to_k_chunk_order(BlockQ8K* blocks, size_t nb) {
     int8_t ordered[kQK_K];
     for (size_t e = 0; e < kQK_K; ++e) ordered[q4k_act_index(e)] = blocks[i].qs[e];
     std::memcpy(blocks[i].qs, ordered, kQK_K);
+  }
+}
+
+// Quantizes x as Q8_K blocks and writes them as BlockQ8KQ6 (quant_types.hpp).
+void quantize_q6_order(const MatmulTable& t, const float* x, size_t nb, BlockQ8KQ6* out) {
+  for (size_t i = 0; i < nb; ++i) {
+    BlockQ8K b;
+    t.quantize_q8k(x + i * kQK_K, kQK_K, &b);
+    out[i].d = b.d;
+    for (size_t e = 0; e < kQK_K; ++e) out[i].qs[q6k_act_index(e)] = b.qs[e];
+    for (size_t s = 0; s < kQK_K / 16; ++s) out[i].off[q6k_lane(s)] = -32 * b.bsums[s];
   }
 }
 
@@ -213,6 +226,9 @@ void prepare_activations(DType w, const float* x, size_t cols, void* out) {
     case ActKind::q8k_chunked:
       t.quantize_q8k(x, cols, out);
       to_k_chunk_order(static_cast<BlockQ8K*>(out), cols / kQK_K);
+      return;
+    case ActKind::q8k_q6:
+      quantize_q6_order(t, x, cols / kQK_K, static_cast<BlockQ8KQ6*>(out));
       return;
   }
 }

@@ -274,37 +274,28 @@ float dot_q4_k_portable(size_t n, const void* w, const void* x) {
 
 // Q6_K: sum over the 16 groups of sc[g] * sum((q - 32) * x); the -32 is
 // folded into one correction with the activation group sums.
-int q6_offset_term(const int8_t* sc, const int16_t* bsums) {
-  int s = 0;
-  for (int g = 0; g < 16; ++g) s += sc[g] * bsums[g];
-  return 32 * s;
-}
-
-[[maybe_unused]] float dot_q6_k_portable(size_t n, const void* w, const void* x) {
+// The only Q6_K dot product: every SIMD path has a tile kernel for it, which
+// matvec uses instead. The activations are BlockQ8KQ6 (quant_types.hpp).
+float dot_q6_k_portable(size_t n, const void* w, const void* x) {
   const auto* a = static_cast<const BlockQ6_K*>(w);
-  const auto* b = static_cast<const BlockQ8K*>(x);
+  const auto* b = static_cast<const BlockQ8KQ6*>(x);
   float s = 0.0f;
   for (size_t i = 0; i < n / kQK_K; ++i) {
-    int isum = 0;
+    int g[16] = {};  // per sub-block: (levels - 32) . activations
     for (int half = 0; half < 2; ++half) {
       const uint8_t* ql = a[i].ql + 64 * half;
       const uint8_t* qh = a[i].qh + 32 * half;
-      const int8_t* sc = a[i].scales + 8 * half;
-      const int8_t* xq = b[i].qs + 128 * half;
-      int g[8] = {};  // the 8 group sums of this half
       for (int l = 0; l < 32; ++l) {
-        const int q1 = (ql[l] & 0x0f) | ((qh[l] & 3) << 4);
-        const int q2 = (ql[l + 32] & 0x0f) | (((qh[l] >> 2) & 3) << 4);
-        const int q3 = (ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4);
-        const int q4 = (ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4);
-        g[l / 16] += q1 * xq[l];
-        g[l / 16 + 2] += q2 * xq[l + 32];
-        g[l / 16 + 4] += q3 * xq[l + 64];
-        g[l / 16 + 6] += q4 * xq[l + 96];
+        const int q[4] = {(ql[l] & 0x0f) | ((qh[l] & 3) << 4), (ql[l + 32] & 0x0f) | (((qh[l] >> 2) & 3) << 4),
+                          (ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4), (ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)};
+        for (int k = 0; k < 4; ++k) {
+          const size_t e = static_cast<size_t>(128 * half + 32 * k + l);
+          g[e / 16] += q[k] * b[i].qs[q6k_act_index(e)];
+        }
       }
-      for (int k = 0; k < 8; ++k) isum += sc[k] * g[k];
     }
-    isum -= q6_offset_term(a[i].scales, b[i].bsums);
+    int isum = 0;
+    for (size_t j = 0; j < 16; ++j) isum += a[i].scales[j] * (g[j] + b[i].off[q6k_lane(j)]);
     s += h2f(a[i].d) * b[i].d * static_cast<float>(isum);
   }
   return s;
@@ -518,47 +509,6 @@ float dot_q5_k_simd(size_t n, const void* w, const void* x) {
   return hsum(acc) - mins;
 }
 
-// One 32-element run of Q6_K levels (0..63) times activations, the first 16
-// weighted by scale s0 and the last 16 by s1.
-__m256i q6_run(__m256i q, const int8_t* xq, int s0, int s1) {
-  const __m256i p = _mm256_maddubs_epi16(q, load256(xq));
-  const __m256i scales =
-      _mm256_set_m128i(_mm_set1_epi16(static_cast<short>(s1)), _mm_set1_epi16(static_cast<short>(s0)));
-  return _mm256_madd_epi16(p, scales);
-}
-
-float dot_q6_k_simd(size_t n, const void* w, const void* x) {
-  const auto* a = static_cast<const BlockQ6_K*>(w);
-  const auto* b = static_cast<const BlockQ8K*>(x);
-  const __m256i low4 = _mm256_set1_epi8(0x0f), top2 = _mm256_set1_epi8(0x30);
-  float acc = 0.0f;
-  for (size_t i = 0; i < n / kQK_K; ++i) {
-    __m256i isum = _mm256_setzero_si256();
-    for (int half = 0; half < 2; ++half) {
-      const __m256i ql0 = load256(a[i].ql + 64 * half), ql1 = load256(a[i].ql + 64 * half + 32);
-      const __m256i qh = load256(a[i].qh + 32 * half);
-      const int8_t* sc = a[i].scales + 8 * half;
-      const int8_t* xq = b[i].qs + 128 * half;
-      const __m256i q1 = _mm256_or_si256(_mm256_and_si256(ql0, low4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), top2));
-      const __m256i q2 = _mm256_or_si256(_mm256_and_si256(ql1, low4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), top2));
-      const __m256i q3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4), _mm256_and_si256(qh, top2));
-      const __m256i q4 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4),
-                                         _mm256_and_si256(_mm256_srli_epi16(qh, 2), top2));
-      isum = _mm256_add_epi32(isum, q6_run(q1, xq, sc[0], sc[1]));
-      isum = _mm256_add_epi32(isum, q6_run(q2, xq + 32, sc[2], sc[3]));
-      isum = _mm256_add_epi32(isum, q6_run(q3, xq + 64, sc[4], sc[5]));
-      isum = _mm256_add_epi32(isum, q6_run(q4, xq + 96, sc[6], sc[7]));
-    }
-    const float d = h2f(a[i].d) * b[i].d;
-    // The -32 offset: 32 * sum over groups of scale * activation group sum.
-    const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a[i].scales)));
-    const __m256i offs = _mm256_madd_epi16(sc16, load256(b[i].bsums));
-    const int total = hsum_i32(_mm256_sub_epi32(isum, _mm256_slli_epi32(offs, 5)));
-    acc += d * static_cast<float>(total);
-  }
-  return acc;
-}
-
 #if defined(__AVX512F__)
 // GCC 12's own AVX-512 headers trip -Wuninitialized on their _mm512_undefined_*
 // helpers (a known compiler false positive); silence it for these functions.
@@ -669,9 +619,9 @@ float dot_bf16_simd(size_t n, const void* w, const void* x) {
 #endif  // __AVX512F__
 
 constexpr MatmulTable kTable = {
-    quantize_q8a_simd, quantize_q8k_simd, dot_f32_simd,  dot_f16_simd,  dot_bf16_simd,
-    dot_q4_0_portable, dot_q4_1_simd,     dot_q5_0_simd, dot_q5_1_simd, dot_q8_0_portable,
-    dot_q4_k_portable, dot_q5_k_simd,     dot_q6_k_simd,
+    quantize_q8a_simd, quantize_q8k_simd, dot_f32_simd,      dot_f16_simd,  dot_bf16_simd,
+    dot_q4_0_portable, dot_q4_1_simd,     dot_q5_0_simd,     dot_q5_1_simd, dot_q8_0_portable,
+    dot_q4_k_portable, dot_q5_k_simd,     dot_q6_k_portable,
 };
 #else
 constexpr MatmulTable kTable = {

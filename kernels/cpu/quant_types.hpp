@@ -146,7 +146,34 @@ inline constexpr size_t q4k_act_index(size_t e) {
   return 64 * (pos / 8) + 32 * (s % 2) + 8 * (s / 2) + pos % 8;
 }
 
+// Q6_K's activation rows: blocks of 256 quantized activations as in
+// BlockQ8K, qs in "Q6-chunk order", and instead of bsums the level offset
+// ready to add: off[l] = -32 x (sum of qs over the 16-element sub-block that
+// int32 lane l % 8 of the half l / 8 carries). In each half of 128 elements,
+// run k (32 bytes) holds in int32 lane l the elements 4k..4k+3 of sub-block
+// 2l (l < 4) or 2(l - 4) + 1 (l >= 4): the order in which an in-lane 4 x 4
+// transpose of the weights' 32-element runs leaves the levels
+// (matmul_tile_isa.cpp), so each sub-block stays in one int32 lane and its
+// scale is applied once per super-block.
+struct BlockQ8KQ6 {
+  float d;
+  int8_t qs[kQK_K];
+  int32_t off[kQK_K / 16];
+};
+
+// Lane of sub-block s (0..15) in BlockQ8KQ6::off.
+inline constexpr size_t q6k_lane(size_t s) {
+  const size_t h = s / 8, j = s % 8;
+  return 8 * h + 4 * (j % 2) + j / 2;
+}
+
+inline constexpr size_t q6k_act_index(size_t e) {
+  const size_t s = e / 16, pos = e % 16;
+  return 128 * (s / 8) + 32 * (pos / 4) + 4 * (q6k_lane(s) % 8) + pos % 4;
+}
+
 static_assert(sizeof(BlockQ8A) == 40);
 static_assert(sizeof(BlockQ8K) == 292);
+static_assert(sizeof(BlockQ8KQ6) == 324);
 
 }  // namespace gemma4::kernels
