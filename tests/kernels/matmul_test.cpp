@@ -14,6 +14,7 @@
 
 #include "kernels/cpu/isa.hpp"
 #include "kernels/cpu/quant.hpp"
+#include "kernels/cpu/quant_types.hpp"
 
 using namespace gemma4::kernels;
 
@@ -100,6 +101,51 @@ std::vector<size_t> col_sizes(DType t) {
   if (blk == 1) return {1, 7, 16, 33, 100, 515, 1536};
   if (blk == 32) return {32, 96, 544, 1536};
   return {256, 768, 1536};
+}
+
+// The activations as the integer dot products see them, in element order:
+// the quantizer of the 32-element types (Q4_1's plain layout) or of the
+// K-quants (Q5_K's), dequantized.
+std::vector<double> quantized_activations(DType t, const std::vector<float>& x) {
+  std::vector<double> q(x.size());
+  if (dtype_info(t).block_elems == 32) {
+    std::vector<BlockQ8A> b(x.size() / kQK);
+    prepare_activations(DType::Q4_1, x.data(), x.size(), b.data());
+    for (size_t i = 0; i < x.size(); ++i) q[i] = double(b[i / kQK].d) * b[i / kQK].qs[i % kQK];
+  } else {
+    std::vector<BlockQ8K> b(x.size() / kQK_K);
+    prepare_activations(DType::Q5_K, x.data(), x.size(), b.data());
+    for (size_t i = 0; i < x.size(); ++i) q[i] = double(b[i / kQK_K].d) * b[i / kQK_K].qs[i % kQK_K];
+  }
+  return q;
+}
+
+// Against the quantized activations the integer dot products are exact up to
+// float rounding, so this bound is tight where the one above allows for the
+// whole activation rounding: a wrong offset or scale for a few sub-blocks
+// (a reordered layout read at the wrong place) fails here.
+TEST(Matvec, IntegerTypesMatchQuantizedActivationsOnEveryPath) {
+  IsaGuard guard;
+  for (DType t : kTypes) {
+    if (act_block(t) == 1) continue;
+    for (size_t cols : col_sizes(t)) {
+      const Problem p = make_problem(t, 13, cols, static_cast<unsigned>(cols * 7 + static_cast<unsigned>(t)));
+      const std::vector<double> xq = quantized_activations(t, p.x);
+      for (Isa isa : supported_isas()) {
+        set_active_isa(isa);
+        const auto y = run_matvec(p);
+        for (size_t r = 0; r < p.rows; ++r) {
+          double ref = 0, abs_sum = 0;
+          for (size_t i = 0; i < cols; ++i) {
+            ref += double(p.w_deq[r * cols + i]) * xq[i];
+            abs_sum += std::fabs(double(p.w_deq[r * cols + i]) * xq[i]);
+          }
+          ASSERT_NEAR(y[r], ref, 1e-5 * abs_sum + 1e-6)
+              << dtype_name(t) << " cols " << cols << " row " << r << " on " << isa_name(isa);
+        }
+      }
+    }
+  }
 }
 
 TEST(Matvec, EveryTypeMatchesDoubleReferenceOnEveryPath) {
