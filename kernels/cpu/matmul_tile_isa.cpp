@@ -402,10 +402,10 @@ void tile_k(size_t nb, const typename Tr::Block* const* w, const BlockQ8K* const
 // of vpdpbusd; no difference measured in the GEMM), and both paths leave
 // the same int32 lanes before them.
 struct Q4KRow {
-  __m256i lv[8];      // [2g]: low nibbles of piece row g; [2g + 1]: high nibbles
-  __m256 s_lo, s_hi;  // lanes 2p, 2p + 1: d x scale of sub-block 2p, or 2p + 1
-  __m256i mn16;       // each sub-block's min twice, against bsums' 16-element groups
-  float dmin;
+  __m256i lv[8];  // [2g]: low nibbles of piece row g; [2g + 1]: high nibbles
+  __m256i sc16;   // int16 scales against packs(lo, hi): sc0 sc0 sc2 sc2 sc1 sc1 sc3 sc3 | 4 4 6 6 5 5 7 7
+  __m256i mn16;   // each sub-block's min twice, against bsums' 16-element groups
+  __m256 dd;      // d d -dmin -dmin | d d -dmin -dmin: the lanes of hadd(scaled sums, mins)
 };
 
 [[gnu::always_inline]] inline void unpack_q4k(const BlockQ4_K& b, Q4KRow& u) {
@@ -427,15 +427,13 @@ struct Q4KRow {
   uint64_t s8, m8;
   std::memcpy(&s8, sc, 8);
   std::memcpy(&m8, mn, 8);
-  const __m256i sc32 = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<long long>(s8)));  // sc0..3 | sc4..7
-  const __m256 d = _mm256_set1_ps(_cvtsh_ss(b.d));
-  u.s_lo =
-      _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_shuffle_epi32(sc32, _MM_SHUFFLE(2, 2, 0, 0))));  // sc0 sc0 sc2 sc2
-  u.s_hi =
-      _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_shuffle_epi32(sc32, _MM_SHUFFLE(3, 3, 1, 1))));  // sc1 sc1 sc3 sc3
+  const __m128i s = _mm_shuffle_epi8(_mm_cvtsi64_si128(static_cast<long long>(s8)),
+                                     _mm_setr_epi8(0, 0, 2, 2, 1, 1, 3, 3, 4, 4, 6, 6, 5, 5, 7, 7));
+  u.sc16 = _mm256_cvtepu8_epi16(s);
   const __m128i m = _mm_cvtsi64_si128(static_cast<long long>(m8));
   u.mn16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m, m));
-  u.dmin = _cvtsh_ss(b.dmin);
+  const float d = _cvtsh_ss(b.d), dmin = _cvtsh_ss(b.dmin);
+  u.dd = _mm256_setr_ps(d, d, -dmin, -dmin, d, d, -dmin, -dmin);
 }
 
 // Levels x activations of the even sub-blocks (lo) and the odd ones (hi),
@@ -480,14 +478,17 @@ void tile_q4k(size_t nb, const BlockQ4_K* const* w, const BlockQ8K* const* x, fl
 #pragma GCC unroll 4  // see tile32
     for (int r = 0; r < R; ++r) {
       unpack_q4k(w[r][i], u);
-      const __m256 dmin = _mm256_set1_ps(u.dmin);
       for (int t = 0; t < T; ++t) {
         const BlockQ8K& b = x[t][i];
+        // |lo|, |hi| <= 4 x 4 x 15 x 127 fit int16, so one packs and one
+        // madd apply all eight scales (pairs of lanes of one sub-block);
+        // hadd then puts the scaled sums beside the mins, and one convert
+        // and one FMA (d for the one, -dmin for the other) finish the block.
         const Q4KDots p = q4k_dot(u, b.qs);
-        acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p.lo), _mm256_mul_ps(u.s_lo, dx[t]), acc[r][t]);
-        acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p.hi), _mm256_mul_ps(u.s_hi, dx[t]), acc[r][t]);
+        const __m256i scaled = _mm256_madd_epi16(_mm256_packs_epi32(p.lo, p.hi), u.sc16);
         const __m256i mins = _mm256_madd_epi16(u.mn16, load_bsums(b));
-        acc[r][t] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(mins), _mm256_mul_ps(dmin, dx[t]), acc[r][t]);
+        acc[r][t] =
+            _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_hadd_epi32(scaled, mins)), _mm256_mul_ps(u.dd, dx[t]), acc[r][t]);
       }
     }
   }
