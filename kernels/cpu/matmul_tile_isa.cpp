@@ -275,12 +275,12 @@ void tile32(size_t nb, const typename Tr::Block* const* w, const BlockQ8A* const
 }
 
 // ------------------------------------------------------------ K-quants
-// Q5_K (the generic K-quant tile): a 256-element super-block unpacked once
-// per (row, super-block): its eight runs of 32 levels in element order, an
-// int16 scale vector per run (the run's sub-block scale) and the mins.
-// dot() sums levels x activations x scales into 8 int32 lanes. Q4_K and
-// Q6_K have tiles of their own below, which apply the scales once per
-// super-block instead of once per run.
+// The 256-element types share one tile loop (tile_k, after Q6_K): a traits
+// type's unpack() runs once per (row, super-block) into its Row, and
+// accumulate() adds one token's super-block to an accumulator. Q5_K's Row
+// holds eight runs of 32 levels in element order and an int16 scale vector
+// per run; Q4_K and Q6_K keep each sub-block in lanes of its own so that
+// their scales are applied once per super-block instead of once per run.
 
 // The 8 scales and mins of a Q4_K/Q5_K super-block (6-bit, packed as in
 // quant.cpp), unpacked with 32-bit masks.
@@ -329,7 +329,8 @@ __m256i load_bsums(const BlockQ8K& b) {
 // byte never mixes bits of neighbouring bytes for these shift counts.
 struct Q5_KTraits {
   using Block = BlockQ5_K;
-  static constexpr bool kHasMin = true;
+  using Act = BlockQ8K;
+  using Row = KUnpacked;
   static void unpack(const Block& b, KUnpacked& u) {
     uint8_t sc[8], mn[8];
     k_scales(b.scales, sc, mn);
@@ -358,34 +359,12 @@ struct Q5_KTraits {
     u.d = _cvtsh_ss(b.d);
     u.dmin = _cvtsh_ss(b.dmin);
   }
-  static __m256i dot(const KUnpacked& u, const BlockQ8K& x) { return k_levels_dot(u, x.qs); }
-};
-
-template <typename Tr, int R, int T>
-void tile_k(size_t nb, const typename Tr::Block* const* w, const BlockQ8K* const* x, float* const* y,
-            const Prefetch& pf) {
-  __m256 acc[R][T];
-  for (int r = 0; r < R; ++r)
-    for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
-  KUnpacked u;
-  for (size_t i = 0; i < nb; ++i) {
-    pf.slice(i);
-#pragma GCC unroll 4  // see tile32
-    for (int r = 0; r < R; ++r) {
-      Tr::unpack(w[r][i], u);
-      for (int t = 0; t < T; ++t) {
-        const BlockQ8K& b = x[t][i];
-        acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(Tr::dot(u, b)), _mm256_set1_ps(u.d * b.d), acc[r][t]);
-        if constexpr (Tr::kHasMin) {
-          const __m256i mins = _mm256_madd_epi16(u.mn16, load_bsums(b));
-          acc[r][t] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(mins), _mm256_set1_ps(u.dmin * b.d), acc[r][t]);
-        }
-      }
-    }
+  static __m256 accumulate(const KUnpacked& u, const BlockQ8K& x, __m256 dx, __m256 acc) {
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(k_levels_dot(u, x.qs)), _mm256_mul_ps(_mm256_set1_ps(u.d), dx), acc);
+    const __m256i mins = _mm256_madd_epi16(u.mn16, load_bsums(x));
+    return _mm256_fnmadd_ps(_mm256_cvtepi32_ps(mins), _mm256_mul_ps(_mm256_set1_ps(u.dmin), dx), acc);
   }
-  for (int r = 0; r < R; ++r)
-    for (int t = 0; t < T; ++t) y[t][r] = hsum8(acc[r][t]);
-}
+};
 
 // ----------------------------------------------------------------- Q4_K
 // Q4_K with activations in K-chunk order (quant_types.hpp). A super-block's
@@ -465,31 +444,119 @@ struct Q4KDots {
 #endif
 }
 
-template <int R, int T>
-void tile_q4k(size_t nb, const BlockQ4_K* const* w, const BlockQ8K* const* x, float* const* y, const Prefetch& pf) {
+struct Q4_KTraits {
+  using Block = BlockQ4_K;
+  using Act = BlockQ8K;
+  using Row = Q4KRow;
+  static void unpack(const Block& b, Q4KRow& u) { unpack_q4k(b, u); }
+  // |lo|, |hi| <= 4 x 4 x 15 x 127 fit int16, so one packs and one madd apply
+  // all eight scales (pairs of lanes of one sub-block); hadd then puts the
+  // scaled sums beside the mins, and one convert and one FMA (d for the one,
+  // -dmin for the other) finish the super-block.
+  static __m256 accumulate(const Q4KRow& u, const BlockQ8K& x, __m256 dx, __m256 acc) {
+    const Q4KDots p = q4k_dot(u, x.qs);
+    const __m256i scaled = _mm256_madd_epi16(_mm256_packs_epi32(p.lo, p.hi), u.sc16);
+    const __m256i mins = _mm256_madd_epi16(u.mn16, load_bsums(x));
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_hadd_epi32(scaled, mins)), _mm256_mul_ps(u.dd, dx), acc);
+  }
+};
+
+// ----------------------------------------------------------------- Q6_K
+// Q6_K with BlockQ8KQ6 activations (quant_types.hpp). The levels are built
+// as 32-element runs (run j: sub-block 2j in its low 128-bit lane, 2j + 1
+// in its high one); an in-lane 4 x 4 transpose of four runs leaves int32
+// lane l of register k holding elements 4k..4k+3 of one sub-block, so four
+// byte dot products sum each of 8 sub-blocks in one lane, starting from the
+// activations' level offset, and two float multiplies per super-block apply
+// the 16 scales (maddubs, then vpdpwssd per 32-element run, before).
+struct Q6KRow {
+  __m256i w[8];  // [4h + k]: half h of the super-block, register k
+  __m256 s[2];   // d x scale of the sub-block in each lane, per half
+};
+
+[[gnu::always_inline]] inline void transpose4x4_epi32(__m256i& a, __m256i& b, __m256i& c, __m256i& d) {
+  const __m256i ab_lo = _mm256_unpacklo_epi32(a, b), ab_hi = _mm256_unpackhi_epi32(a, b);
+  const __m256i cd_lo = _mm256_unpacklo_epi32(c, d), cd_hi = _mm256_unpackhi_epi32(c, d);
+  a = _mm256_unpacklo_epi64(ab_lo, cd_lo);
+  b = _mm256_unpackhi_epi64(ab_lo, cd_lo);
+  c = _mm256_unpacklo_epi64(ab_hi, cd_hi);
+  d = _mm256_unpackhi_epi64(ab_hi, cd_hi);
+}
+
+[[gnu::always_inline]] inline void unpack_q6k(const BlockQ6_K& b, Q6KRow& u) {
+  const __m256i low4 = _mm256_set1_epi8(0x0f), top2 = _mm256_set1_epi8(0x30);
+  for (int h = 0; h < 2; ++h) {
+    const auto* ql = reinterpret_cast<const int8_t*>(b.ql) + 64 * h;
+    const __m256i ql0 = load_x(ql), ql1 = load_x(ql + 32);
+    const __m256i qh = load_x(reinterpret_cast<const int8_t*>(b.qh) + 32 * h);
+    __m256i* lv = u.w + 4 * h;  // level runs 4h..4h+3, then transposed in place
+    lv[0] = _mm256_or_si256(_mm256_and_si256(ql0, low4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), top2));
+    lv[1] = _mm256_or_si256(_mm256_and_si256(ql1, low4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), top2));
+    lv[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4), _mm256_and_si256(qh, top2));
+    lv[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4),
+                            _mm256_and_si256(_mm256_srli_epi16(qh, 2), top2));
+    transpose4x4_epi32(lv[0], lv[1], lv[2], lv[3]);
+  }
+  // Scales in lane order: 0 2 4 6 1 3 5 7, then the same plus 8.
+  const __m128i sc = _mm_shuffle_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales)),
+                                      _mm_setr_epi8(0, 2, 4, 6, 1, 3, 5, 7, 8, 10, 12, 14, 9, 11, 13, 15));
+  const __m256 d = _mm256_set1_ps(_cvtsh_ss(b.d));
+  u.s[0] = _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(sc)));
+  u.s[1] = _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(sc, 8))));
+}
+
+// (levels - 32) . activations of the sub-block in each int32 lane, for half
+// h. Exact on both paths and the same per lane: maddubs pair sums stay below
+// 2 x 63 x 127, two of them below 2^15, and madd by 1 then sums the same
+// four-byte groups that vpdpbusd does.
+[[gnu::always_inline]] inline __m256i q6k_dot(const Q6KRow& u, const BlockQ8KQ6& x, int h) {
+  const int8_t* xq = x.qs + 128 * h;
+  const __m256i off = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.off + 8 * h));
+  const __m256i* w = u.w + 4 * h;
+#if defined(__AVX512VNNI__)
+  __m256i sum = off;
+  for (int k = 0; k < 4; ++k) sum = _mm256_dpbusd_epi32(sum, w[k], load_x(xq + 32 * k));
+  return sum;
+#else
+  const __m256i one = _mm256_set1_epi16(1);
+  const __m256i p01 =
+      _mm256_add_epi16(_mm256_maddubs_epi16(w[0], load_x(xq)), _mm256_maddubs_epi16(w[1], load_x(xq + 32)));
+  const __m256i p23 =
+      _mm256_add_epi16(_mm256_maddubs_epi16(w[2], load_x(xq + 64)), _mm256_maddubs_epi16(w[3], load_x(xq + 96)));
+  return _mm256_add_epi32(off, _mm256_add_epi32(_mm256_madd_epi16(p01, one), _mm256_madd_epi16(p23, one)));
+#endif
+}
+
+struct Q6_KTraits {
+  using Block = BlockQ6_K;
+  using Act = BlockQ8KQ6;
+  using Row = Q6KRow;
+  static void unpack(const Block& b, Q6KRow& u) { unpack_q6k(b, u); }
+  static __m256 accumulate(const Q6KRow& u, const BlockQ8KQ6& x, __m256 dx, __m256 acc) {
+    for (int h = 0; h < 2; ++h) {
+      acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q6k_dot(u, x, h)), _mm256_mul_ps(u.s[h], dx), acc);
+    }
+    return acc;
+  }
+};
+
+// The loop of every 256-element tile: one unpack per (row, super-block),
+// used by all T tokens; Tr::accumulate adds one token's super-block.
+template <typename Tr, int R, int T>
+void tile_k(size_t nb, const typename Tr::Block* const* w, const typename Tr::Act* const* x, float* const* y,
+            const Prefetch& pf) {
   __m256 acc[R][T];
   for (int r = 0; r < R; ++r)
     for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
-  Q4KRow u;
+  typename Tr::Row u;
   for (size_t i = 0; i < nb; ++i) {
     pf.slice(i);
     __m256 dx[T];
     for (int t = 0; t < T; ++t) dx[t] = _mm256_set1_ps(x[t][i].d);
 #pragma GCC unroll 4  // see tile32
     for (int r = 0; r < R; ++r) {
-      unpack_q4k(w[r][i], u);
-      for (int t = 0; t < T; ++t) {
-        const BlockQ8K& b = x[t][i];
-        // |lo|, |hi| <= 4 x 4 x 15 x 127 fit int16, so one packs and one
-        // madd apply all eight scales (pairs of lanes of one sub-block);
-        // hadd then puts the scaled sums beside the mins, and one convert
-        // and one FMA (d for the one, -dmin for the other) finish the block.
-        const Q4KDots p = q4k_dot(u, b.qs);
-        const __m256i scaled = _mm256_madd_epi16(_mm256_packs_epi32(p.lo, p.hi), u.sc16);
-        const __m256i mins = _mm256_madd_epi16(u.mn16, load_bsums(b));
-        acc[r][t] =
-            _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_hadd_epi32(scaled, mins)), _mm256_mul_ps(u.dd, dx[t]), acc[r][t]);
-      }
+      Tr::unpack(w[r][i], u);
+      for (int t = 0; t < T; ++t) acc[r][t] = Tr::accumulate(u, x[t][i], dx[t], acc[r][t]);
     }
   }
   for (int r = 0; r < R; ++r)
@@ -646,8 +713,8 @@ template <typename Tr>
 void tile_blocks256(size_t n, const void* w, size_t w_stride, size_t rows, const void* x, size_t x_stride, size_t n_tok,
                     float* y, size_t ldy) {
   using B = typename Tr::Block;
-  run_tiles<B, BlockQ8K, tile_k<Tr, kMaxR, kMaxT>, tile_k<Tr, kMaxR, 1>, tile_k<Tr, 1, kMaxT>, tile_k<Tr, 1, 1>, false>(
-      n / kQK_K, n / kQK_K, w, w_stride, rows, x, x_stride, n_tok, y, ldy);
+  run_tiles<B, typename Tr::Act, tile_k<Tr, kMaxR, kMaxT>, tile_k<Tr, kMaxR, 1>, tile_k<Tr, 1, kMaxT>, tile_k<Tr, 1, 1>,
+            false>(n / kQK_K, n / kQK_K, w, w_stride, rows, x, x_stride, n_tok, y, ldy);
 }
 
 // BF16 is memory-bound for a single token: one sequential row at a time.
@@ -658,115 +725,8 @@ void tile_bf16_rows(size_t n, const void* w, size_t w_stride, size_t rows, const
       n, n / 32, w, w_stride, rows, x, x_stride, n_tok, y, ldy);
 }
 
-// ----------------------------------------------------------------- Q6_K
-// Q6_K with BlockQ8KQ6 activations (quant_types.hpp). The levels are built
-// as 32-element runs (run j: sub-block 2j in its low 128-bit lane, 2j + 1
-// in its high one); an in-lane 4 x 4 transpose of four runs leaves int32
-// lane l of register k holding elements 4k..4k+3 of one sub-block, so four
-// byte dot products sum each of 8 sub-blocks in one lane, starting from the
-// activations' level offset, and two float multiplies per super-block apply
-// the 16 scales (maddubs, then vpdpwssd per 32-element run, before).
-struct Q6KRow {
-  __m256i w[8];  // [4h + k]: half h of the super-block, register k
-  __m256 s[2];   // d x scale of the sub-block in each lane, per half
-};
-
-[[gnu::always_inline]] inline void transpose4x4_epi32(__m256i& a, __m256i& b, __m256i& c, __m256i& d) {
-  const __m256i ab_lo = _mm256_unpacklo_epi32(a, b), ab_hi = _mm256_unpackhi_epi32(a, b);
-  const __m256i cd_lo = _mm256_unpacklo_epi32(c, d), cd_hi = _mm256_unpackhi_epi32(c, d);
-  a = _mm256_unpacklo_epi64(ab_lo, cd_lo);
-  b = _mm256_unpackhi_epi64(ab_lo, cd_lo);
-  c = _mm256_unpacklo_epi64(ab_hi, cd_hi);
-  d = _mm256_unpackhi_epi64(ab_hi, cd_hi);
-}
-
-[[gnu::always_inline]] inline void unpack_q6k(const BlockQ6_K& b, Q6KRow& u) {
-  const __m256i low4 = _mm256_set1_epi8(0x0f), top2 = _mm256_set1_epi8(0x30);
-  for (int h = 0; h < 2; ++h) {
-    const auto* ql = reinterpret_cast<const int8_t*>(b.ql) + 64 * h;
-    const __m256i ql0 = load_x(ql), ql1 = load_x(ql + 32);
-    const __m256i qh = load_x(reinterpret_cast<const int8_t*>(b.qh) + 32 * h);
-    __m256i* lv = u.w + 4 * h;  // level runs 4h..4h+3, then transposed in place
-    lv[0] = _mm256_or_si256(_mm256_and_si256(ql0, low4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), top2));
-    lv[1] = _mm256_or_si256(_mm256_and_si256(ql1, low4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), top2));
-    lv[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4), _mm256_and_si256(qh, top2));
-    lv[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4),
-                            _mm256_and_si256(_mm256_srli_epi16(qh, 2), top2));
-    transpose4x4_epi32(lv[0], lv[1], lv[2], lv[3]);
-  }
-  // Scales in lane order: 0 2 4 6 1 3 5 7, then the same plus 8.
-  const __m128i sc = _mm_shuffle_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales)),
-                                      _mm_setr_epi8(0, 2, 4, 6, 1, 3, 5, 7, 8, 10, 12, 14, 9, 11, 13, 15));
-  const __m256 d = _mm256_set1_ps(_cvtsh_ss(b.d));
-  u.s[0] = _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(sc)));
-  u.s[1] = _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(sc, 8))));
-}
-
-// (levels - 32) . activations of the sub-block in each int32 lane, for half
-// h. Exact on both paths and the same per lane: maddubs pair sums stay below
-// 2 x 63 x 127, two of them below 2^15, and madd by 1 then sums the same
-// four-byte groups that vpdpbusd does.
-[[gnu::always_inline]] inline __m256i q6k_dot(const Q6KRow& u, const BlockQ8KQ6& x, int h) {
-  const int8_t* xq = x.qs + 128 * h;
-  const __m256i off = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.off + 8 * h));
-  const __m256i* w = u.w + 4 * h;
-#if defined(__AVX512VNNI__)
-  __m256i sum = off;
-  for (int k = 0; k < 4; ++k) sum = _mm256_dpbusd_epi32(sum, w[k], load_x(xq + 32 * k));
-  return sum;
-#else
-  const __m256i one = _mm256_set1_epi16(1);
-  const __m256i p01 =
-      _mm256_add_epi16(_mm256_maddubs_epi16(w[0], load_x(xq)), _mm256_maddubs_epi16(w[1], load_x(xq + 32)));
-  const __m256i p23 =
-      _mm256_add_epi16(_mm256_maddubs_epi16(w[2], load_x(xq + 64)), _mm256_maddubs_epi16(w[3], load_x(xq + 96)));
-  return _mm256_add_epi32(off, _mm256_add_epi32(_mm256_madd_epi16(p01, one), _mm256_madd_epi16(p23, one)));
-#endif
-}
-
-template <int R, int T>
-void tile_q6k(size_t nb, const BlockQ6_K* const* w, const BlockQ8KQ6* const* x, float* const* y, const Prefetch& pf) {
-  __m256 acc[R][T];
-  for (int r = 0; r < R; ++r)
-    for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
-  Q6KRow u;
-  for (size_t i = 0; i < nb; ++i) {
-    pf.slice(i);
-    __m256 dx[T];
-    for (int t = 0; t < T; ++t) dx[t] = _mm256_set1_ps(x[t][i].d);
-#pragma GCC unroll 4  // see tile32
-    for (int r = 0; r < R; ++r) {
-      unpack_q6k(w[r][i], u);
-      for (int t = 0; t < T; ++t) {
-        for (int h = 0; h < 2; ++h) {
-          acc[r][t] =
-              _mm256_fmadd_ps(_mm256_cvtepi32_ps(q6k_dot(u, x[t][i], h)), _mm256_mul_ps(u.s[h], dx[t]), acc[r][t]);
-        }
-      }
-    }
-  }
-  for (int r = 0; r < R; ++r)
-    for (int t = 0; t < T; ++t) y[t][r] = hsum8(acc[r][t]);
-}
-
-void tile_q6k_rows(size_t n, const void* w, size_t w_stride, size_t rows, const void* x, size_t x_stride, size_t n_tok,
-                   float* y, size_t ldy) {
-  run_tiles<BlockQ6_K, BlockQ8KQ6, tile_q6k<kMaxR, kMaxT>, tile_q6k<kMaxR, 1>, tile_q6k<1, kMaxT>, tile_q6k<1, 1>,
-            false>(n / kQK_K, n / kQK_K, w, w_stride, rows, x, x_stride, n_tok, y, ldy);
-}
-
-void tile_q4k_rows(size_t n, const void* w, size_t w_stride, size_t rows, const void* x, size_t x_stride, size_t n_tok,
-                   float* y, size_t ldy) {
-  run_tiles<BlockQ4_K, BlockQ8K, tile_q4k<kMaxR, kMaxT>, tile_q4k<kMaxR, 1>, tile_q4k<1, kMaxT>, tile_q4k<1, 1>, false>(
-      n / kQK_K, n / kQK_K, w, w_stride, rows, x, x_stride, n_tok, y, ldy);
-}
-
-constexpr TileKernels kTiles = {tile_blocks32<Q4_0Traits>,
-                                tile_blocks32<Q8_0Traits>,
-                                tile_q4k_rows,
-                                tile_blocks256<Q5_KTraits>,
-                                tile_q6k_rows,
-                                tile_bf16_rows};
+constexpr TileKernels kTiles = {tile_blocks32<Q4_0Traits>,  tile_blocks32<Q8_0Traits>,  tile_blocks256<Q4_KTraits>,
+                                tile_blocks256<Q5_KTraits>, tile_blocks256<Q6_KTraits>, tile_bf16_rows};
 #else
 constexpr TileKernels kTiles = {nullptr, nullptr, nullptr, nullptr, nullptr, nullptr};
 #endif
