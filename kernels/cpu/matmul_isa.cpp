@@ -208,16 +208,6 @@ float dot_q8_0_portable(size_t n, const void* w, const void* x) {
   return s;
 }
 
-// Q4_K/Q5_K: the 6-bit scale/min pairs of the 8 sub-blocks (layout in quant.cpp).
-void k_scales(const uint8_t* p, uint8_t sc[8], uint8_t mn[8]) {
-  for (int j = 0; j < 4; ++j) {
-    sc[j] = p[j] & 63;
-    mn[j] = p[j + 4] & 63;
-    sc[j + 4] = static_cast<uint8_t>((p[j + 8] & 0x0f) | ((p[j] >> 6) << 4));
-    mn[j + 4] = static_cast<uint8_t>((p[j + 8] >> 4) | ((p[j + 4] >> 6) << 4));
-  }
-}
-
 // The min term of a K super-block: sum over sub-blocks of mn[j] * sum(x in j).
 int k_min_term(const uint8_t mn[8], const int16_t* bsums) {
   int s = 0;
@@ -272,8 +262,8 @@ float dot_q4_k_portable(size_t n, const void* w, const void* x) {
   return s;
 }
 
-// Q6_K: sum over the 16 groups of sc[g] * sum((q - 32) * x); the -32 is
-// folded into one correction with the activation group sums.
+// Q6_K: sum over the 16 sub-blocks of sc[j] * sum((q - 32) * x), the -32
+// coming with the activations (BlockQ8KQ6::off).
 // The only Q6_K dot product: every SIMD path has a tile kernel for it, which
 // matvec uses instead. The activations are BlockQ8KQ6 (quant_types.hpp).
 float dot_q6_k_portable(size_t n, const void* w, const void* x) {
@@ -453,22 +443,6 @@ __m256i k_chunk(__m256i lo, __m256i hi, const int8_t* xq, int sc_lo, int sc_hi) 
                           _mm256_madd_epi16(phi, _mm256_set1_epi16(static_cast<short>(sc_hi))));
 }
 
-// The 8 scales and mins of a Q4_K/Q5_K super-block, unpacked with 32-bit
-// masks (4 sub-blocks per word; layout in quant.cpp).
-void k_scales_fast(const uint8_t* p, uint8_t sc[8], uint8_t mn[8]) {
-  uint32_t lo_sc, lo_mn, hi;
-  std::memcpy(&lo_sc, p, 4);
-  std::memcpy(&lo_mn, p + 4, 4);
-  std::memcpy(&hi, p + 8, 4);
-  const uint32_t s03 = lo_sc & 0x3f3f3f3fu, m03 = lo_mn & 0x3f3f3f3fu;
-  const uint32_t s47 = (hi & 0x0f0f0f0fu) | ((lo_sc >> 2) & 0x30303030u);
-  const uint32_t m47 = ((hi >> 4) & 0x0f0f0f0fu) | ((lo_mn >> 2) & 0x30303030u);
-  std::memcpy(sc, &s03, 4);
-  std::memcpy(sc + 4, &s47, 4);
-  std::memcpy(mn, &m03, 4);
-  std::memcpy(mn + 4, &m47, 4);
-}
-
 // sum over sub-blocks j of mn[j] * (bsums[2j] + bsums[2j + 1]).
 int k_min_term_simd(const uint8_t mn[8], const int16_t* bsums) {
   const __m128i b0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(bsums));
@@ -490,7 +464,7 @@ float dot_q5_k_simd(size_t n, const void* w, const void* x) {
   float mins = 0.0f;
   for (size_t i = 0; i < n / kQK_K; ++i) {
     uint8_t sc[8], mn[8];
-    k_scales_fast(a[i].scales, sc, mn);
+    k_scales(a[i].scales, sc, mn);
     const __m256i qh = load256(a[i].qh);
     __m256i isum = _mm256_setzero_si256();
     for (int c = 0; c < 4; ++c) {

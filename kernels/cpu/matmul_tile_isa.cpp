@@ -282,22 +282,6 @@ void tile32(size_t nb, const typename Tr::Block* const* w, const BlockQ8A* const
 // per run; Q4_K and Q6_K keep each sub-block in lanes of its own so that
 // their scales are applied once per super-block instead of once per run.
 
-// The 8 scales and mins of a Q4_K/Q5_K super-block (6-bit, packed as in
-// quant.cpp), unpacked with 32-bit masks.
-void k_scales(const uint8_t* p, uint8_t sc[8], uint8_t mn[8]) {
-  uint32_t lo_sc, lo_mn, hi;
-  std::memcpy(&lo_sc, p, 4);
-  std::memcpy(&lo_mn, p + 4, 4);
-  std::memcpy(&hi, p + 8, 4);
-  const uint32_t s03 = lo_sc & 0x3f3f3f3fu, m03 = lo_mn & 0x3f3f3f3fu;
-  const uint32_t s47 = (hi & 0x0f0f0f0fu) | ((lo_sc >> 2) & 0x30303030u);
-  const uint32_t m47 = ((hi >> 4) & 0x0f0f0f0fu) | ((lo_mn >> 2) & 0x30303030u);
-  std::memcpy(sc, &s03, 4);
-  std::memcpy(sc + 4, &s47, 4);
-  std::memcpy(mn, &m03, 4);
-  std::memcpy(mn + 4, &m47, 4);
-}
-
 struct KUnpacked {
   __m256i lv[8], scale[8];
   __m256i mn16;  // each sub-block's min twice, against bsums' 16-element groups
@@ -372,14 +356,12 @@ struct Q5_KTraits {
 // registers whose piece p holds 8 bytes of chunk p: their low nibbles are
 // 8 levels of sub-block 2p, their high nibbles 8 levels of sub-block 2p + 1.
 // Four byte dot products per nibble half then leave sub-block 2p (or 2p + 1)
-// alone in int32 lanes 2p and 2p + 1, so the scales are two float
-// multiplies per super-block for all eight sub-blocks, where multiplying per
-// sub-block (maddubs, then vpdpwssd by the scale) cost two multiply
-// instructions per 32 products. Single-thread GEMM (bench_kernels, 512
-// tokens): 105-110 GFLOP/s before, 150-160 after (with the unrolled rows).
-// Float scales rather than vpmulld (which Zen 4 runs at under half the rate
-// of vpdpbusd; no difference measured in the GEMM), and both paths leave
-// the same int32 lanes before them.
+// alone in int32 lanes 2p and 2p + 1, so the eight scales are applied once
+// per super-block (Q4_KTraits::accumulate), where multiplying per sub-block
+// (maddubs, then vpdpwssd by the scale) cost two multiply instructions per
+// 32 products. Single-thread GEMM (bench_kernels, 512 tokens): 105-110
+// GFLOP/s before, 150-165 after (with the unrolled rows). Both paths leave
+// the same int32 lanes.
 struct Q4KRow {
   __m256i lv[8];  // [2g]: low nibbles of piece row g; [2g + 1]: high nibbles
   __m256i sc16;   // int16 scales against packs(lo, hi): sc0 sc0 sc2 sc2 sc1 sc1 sc3 sc3 | 4 4 6 6 5 5 7 7

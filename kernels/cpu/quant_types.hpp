@@ -6,12 +6,15 @@
 // pointer into a memory-mapped file may be cast to it. Half-precision scales
 // are kept as raw IEEE binary16 bits (uint16_t); convert with fp16.hpp.
 //
-// This header declares data only (no functions), so the per-ISA translation
-// units may include it freely (see the ODR rule in CMakeLists.txt).
+// This header declares data, plus a few helpers that read the layouts; the
+// helpers are `static` (internal linkage), so each per-ISA translation unit
+// keeps its own copy, compiled for its own path (see the ODR rule in
+// kernels/cpu/CMakeLists.txt).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 namespace gemma4::kernels {
 
@@ -64,6 +67,23 @@ struct BlockQ4_K {
   uint8_t scales[12];
   uint8_t qs[kQK_K / 2];
 };
+
+// The 8 6-bit scales and mins of a Q4_K/Q5_K super-block, as
+// unpack_k_scales (quant.cpp) reads them byte by byte, here four sub-blocks
+// per 32-bit word.
+static inline void k_scales(const uint8_t* p, uint8_t sc[8], uint8_t mn[8]) {
+  uint32_t lo_sc, lo_mn, hi;
+  std::memcpy(&lo_sc, p, 4);
+  std::memcpy(&lo_mn, p + 4, 4);
+  std::memcpy(&hi, p + 8, 4);
+  const uint32_t s03 = lo_sc & 0x3f3f3f3fu, m03 = lo_mn & 0x3f3f3f3fu;
+  const uint32_t s47 = (hi & 0x0f0f0f0fu) | ((lo_sc >> 2) & 0x30303030u);
+  const uint32_t m47 = ((hi >> 4) & 0x0f0f0f0fu) | ((lo_mn >> 2) & 0x30303030u);
+  std::memcpy(sc, &s03, 4);
+  std::memcpy(sc + 4, &s47, 4);
+  std::memcpy(mn, &m03, 4);
+  std::memcpy(mn + 4, &m47, 4);
+}
 
 // Q5_K: Q4_K plus a fifth bit per weight: bit 2c of qh[l] belongs to element l
 // of sub-block 2c, bit 2c + 1 to element l of sub-block 2c + 1. q in 0..31.
@@ -129,7 +149,7 @@ struct BlockQ8K {
 inline constexpr size_t kChunkGroup = 8;
 
 // The d[] and sum[] arrays after a chunk-order row of nb blocks.
-inline const float* chunked_scales(const BlockQ8A* row, size_t nb) {
+static inline const float* chunked_scales(const BlockQ8A* row, size_t nb) {
   return reinterpret_cast<const float*>(row + nb);
 }
 
@@ -141,7 +161,7 @@ inline const float* chunked_scales(const BlockQ8A* row, size_t nb) {
 // run keeps every sub-block in its own pair of int32 lanes and the scales are
 // applied once per super-block instead of once per sub-block. d and bsums
 // stay as in element order.
-inline constexpr size_t q4k_act_index(size_t e) {
+static constexpr size_t q4k_act_index(size_t e) {
   const size_t s = e / 32, pos = e % 32;
   return 64 * (pos / 8) + 32 * (s % 2) + 8 * (s / 2) + pos % 8;
 }
@@ -162,12 +182,12 @@ struct BlockQ8KQ6 {
 };
 
 // Lane of sub-block s (0..15) in BlockQ8KQ6::off.
-inline constexpr size_t q6k_lane(size_t s) {
+static constexpr size_t q6k_lane(size_t s) {
   const size_t h = s / 8, j = s % 8;
   return 8 * h + 4 * (j % 2) + j / 2;
 }
 
-inline constexpr size_t q6k_act_index(size_t e) {
+static constexpr size_t q6k_act_index(size_t e) {
   const size_t s = e / 16, pos = e % 16;
   return 128 * (s / 8) + 32 * (pos / 4) + 4 * (q6k_lane(s) % 8) + pos % 4;
 }
