@@ -566,6 +566,15 @@ float bf16_to_float(uint16_t h) {
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 // 512-bit: a run of 32 weights is one load; its even elements meet the 16
 // activations at i, the odd ones the 16 at i + 16.
+//
+// Every operand is loaded once per run into a register and then used by all
+// the FMAs that need it: R rows' weights are widened first, then each
+// token's activations meet all R rows. Left to itself GCC folds the
+// activation loads into the FMAs (one load per FMA) and loads each weight
+// run twice (for the shift and for the mask); Zen 4 then runs out of load
+// slots at ~60 % of its FMA rate. The empty asm statements pin the loaded
+// values in registers. Single thread, 512 tokens x 1536 x 6144 in L1/L2:
+// 70-75 GFLOP/s before, 110-114 after (4 rows x 2 tokens; peak 117).
 template <int R, int T>
 void tile_bf16(size_t n, const uint16_t* const* w, const float* const* x, float* const* y, const Prefetch& pf) {
   const __m512i high = _mm512_set1_epi32(static_cast<int>(0xffff0000u));
@@ -575,13 +584,22 @@ void tile_bf16(size_t n, const uint16_t* const* w, const float* const* x, float*
   size_t i = 0;
   for (; i + 32 <= n; i += 32) {
     pf.slice(i / 32);
+    __m512 even[R], odd[R];
+#pragma GCC unroll 4
     for (int r = 0; r < R; ++r) {
-      const __m512i v = _mm512_loadu_si512(w[r] + i);
-      const __m512 even = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
-      const __m512 odd = _mm512_castsi512_ps(_mm512_and_si512(v, high));
-      for (int t = 0; t < T; ++t) {
-        acc_even[r][t] = _mm512_fmadd_ps(even, _mm512_loadu_ps(x[t] + i), acc_even[r][t]);
-        acc_odd[r][t] = _mm512_fmadd_ps(odd, _mm512_loadu_ps(x[t] + i + 16), acc_odd[r][t]);
+      __m512i v = _mm512_loadu_si512(w[r] + i);
+      asm("" : "+v"(v));
+      even[r] = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+      odd[r] = _mm512_castsi512_ps(_mm512_and_si512(v, high));
+    }
+#pragma GCC unroll 4
+    for (int t = 0; t < T; ++t) {
+      __m512 x_even = _mm512_loadu_ps(x[t] + i), x_odd = _mm512_loadu_ps(x[t] + i + 16);
+      asm("" : "+v"(x_even), "+v"(x_odd));
+#pragma GCC unroll 4
+      for (int r = 0; r < R; ++r) {
+        acc_even[r][t] = _mm512_fmadd_ps(even[r], x_even, acc_even[r][t]);
+        acc_odd[r][t] = _mm512_fmadd_ps(odd[r], x_odd, acc_odd[r][t]);
       }
     }
   }
@@ -633,7 +651,8 @@ using TileFn = void (*)(size_t, const Weight* const*, const Act* const*, float* 
 // kMaxT tokens at a time, then the leftover rows and tokens singly. Single
 // tokens (decode) go kMaxR rows at a time only where MultiRowGemv says so.
 template <typename Weight, typename Act, TileFn<Weight, Act> TileRT, TileFn<Weight, Act> TileR1,
-          TileFn<Weight, Act> Tile1T, TileFn<Weight, Act> Tile11, bool MultiRowGemv, int RowsPerTile = kMaxR>
+          TileFn<Weight, Act> Tile1T, TileFn<Weight, Act> Tile11, bool MultiRowGemv, int RowsPerTile = kMaxR,
+          int TokensPerTile = kMaxT>
 void run_tiles(size_t nb, size_t groups, const void* w, size_t w_stride, size_t rows, const void* x, size_t x_stride,
                size_t n_tok, float* y, size_t ldy) {
   const auto* wb = static_cast<const unsigned char*>(w);
@@ -648,20 +667,20 @@ void run_tiles(size_t nb, size_t groups, const void* w, size_t w_stride, size_t 
   auto act = [&](size_t t) { return reinterpret_cast<const Act*>(xb + t * x_stride); };
 
   const Weight* wr[RowsPerTile];
-  const Act* xt[kMaxT];
-  float* yr[kMaxT];
+  const Act* xt[TokensPerTile];
+  float* yr[TokensPerTile];
   size_t t = 0;
-  for (; t + kMaxT <= n_tok; t += kMaxT) {
-    for (int k = 0; k < kMaxT; ++k) xt[k] = act(t + k);
+  for (; t + TokensPerTile <= n_tok; t += TokensPerTile) {
+    for (int k = 0; k < TokensPerTile; ++k) xt[k] = act(t + k);
     size_t r = 0;
     for (; r + RowsPerTile <= rows; r += RowsPerTile) {
       for (int k = 0; k < RowsPerTile; ++k) wr[k] = row(r + k);
-      for (int k = 0; k < kMaxT; ++k) yr[k] = y + (t + k) * ldy + r;
+      for (int k = 0; k < TokensPerTile; ++k) yr[k] = y + (t + k) * ldy + r;
       TileRT(nb, wr, xt, yr, next(r + RowsPerTile, RowsPerTile));
     }
     for (; r < rows; ++r) {
       wr[0] = row(r);
-      for (int k = 0; k < kMaxT; ++k) yr[k] = y + (t + k) * ldy + r;
+      for (int k = 0; k < TokensPerTile; ++k) yr[k] = y + (t + k) * ldy + r;
       Tile1T(nb, wr, xt, yr, Prefetch{});
     }
   }
@@ -700,10 +719,16 @@ void tile_blocks256(size_t n, const void* w, size_t w_stride, size_t rows, const
 }
 
 // BF16 is memory-bound for a single token: one sequential row at a time.
+// Two accumulators per (row, token): with 32 registers 4 rows x 2 tokens
+// leave room for the 8 widened weight vectors, with 16 registers 2 x 2.
 void tile_bf16_rows(size_t n, const void* w, size_t w_stride, size_t rows, const void* x, size_t x_stride, size_t n_tok,
                     float* y, size_t ldy) {
-  constexpr int R = kMaxR / 2;  // two accumulators per (row, token): half the rows fit the registers
-  run_tiles<uint16_t, float, tile_bf16<R, kMaxT>, tile_bf16<R, 1>, tile_bf16<1, kMaxT>, tile_bf16<1, 1>, false, R>(
+#if defined(__AVX512F__)
+  constexpr int R = 4, T = 2;
+#else
+  constexpr int R = 2, T = 2;
+#endif
+  run_tiles<uint16_t, float, tile_bf16<R, T>, tile_bf16<R, 1>, tile_bf16<1, T>, tile_bf16<1, 1>, false, R, T>(
       n, n / 32, w, w_stride, rows, x, x_stride, n_tok, y, ldy);
 }
 
