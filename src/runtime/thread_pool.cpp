@@ -139,7 +139,10 @@ size_t rows_per_chunk(kernels::DType type, size_t cols, size_t rows, size_t thre
   const size_t row_bytes = std::max<size_t>(1, kernels::row_bytes(type, cols).value_or(1));
   const size_t by_size = std::max<size_t>(1, (1024 * 1024) / row_bytes);
   const size_t by_balance = std::max<size_t>(1, rows / (4 * threads));
-  return std::min(by_size, by_balance);
+  const size_t rows_per = std::min(by_size, by_balance);
+  // Whole groups of 4 rows where there are enough: the tile kernels take 4
+  // rows at a time, and a leftover row goes through their slower 1-row form.
+  return rows_per >= 4 ? rows_per / 4 * 4 : rows_per;
 }
 
 }  // namespace
