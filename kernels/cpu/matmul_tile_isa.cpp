@@ -621,14 +621,23 @@ void tile_bf16(size_t n, const uint16_t* const* w, const float* const* x, float*
   size_t i = 0;
   for (; i + 32 <= n; i += 32) {
     pf.slice(i / 32);
-    for (int r = 0; r < R; ++r) {
-      for (size_t h = 0; h < 2; ++h) {
-        const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[r] + i + 16 * h));
-        const __m256 even = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
-        const __m256 odd = _mm256_castsi256_ps(_mm256_and_si256(v, high));
-        for (int t = 0; t < T; ++t) {
-          acc_even[r][t] = _mm256_fmadd_ps(even, _mm256_loadu_ps(x[t] + i + 8 * h), acc_even[r][t]);
-          acc_odd[r][t] = _mm256_fmadd_ps(odd, _mm256_loadu_ps(x[t] + i + 16 + 8 * h), acc_odd[r][t]);
+    for (size_t h = 0; h < 2; ++h) {  // as the 512-bit tile, in two halves
+      __m256 even[R], odd[R];
+#pragma GCC unroll 4
+      for (int r = 0; r < R; ++r) {
+        __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[r] + i + 16 * h));
+        asm("" : "+x"(v));
+        even[r] = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+        odd[r] = _mm256_castsi256_ps(_mm256_and_si256(v, high));
+      }
+#pragma GCC unroll 4
+      for (int t = 0; t < T; ++t) {
+        __m256 x_even = _mm256_loadu_ps(x[t] + i + 8 * h), x_odd = _mm256_loadu_ps(x[t] + i + 16 + 8 * h);
+        asm("" : "+x"(x_even), "+x"(x_odd));
+#pragma GCC unroll 4
+        for (int r = 0; r < R; ++r) {
+          acc_even[r][t] = _mm256_fmadd_ps(even[r], x_even, acc_even[r][t]);
+          acc_odd[r][t] = _mm256_fmadd_ps(odd[r], x_odd, acc_odd[r][t]);
         }
       }
     }
