@@ -92,32 +92,32 @@ Context::Context(const Decoder& decoder, size_t n_ctx, size_t max_chunk, size_t 
     c.k = k_store_[i].data();
     c.v = v_store_[i].data();
     if (lp.kv_is_shared) {
-      chunk_k_[i].assign(T * lp.n_kv_heads * lp.head_dim, 0.0f);
-      chunk_v_[i].assign(T * lp.n_kv_heads * lp.head_dim, 0.0f);
+      chunk_k_[i].resize(T * lp.n_kv_heads * lp.head_dim);
+      chunk_v_[i].resize(T * lp.n_kv_heads * lp.head_dim);
     }
   }
   const size_t ffn = std::max(p.max_ffn_dim(), 2 * p.expert_dim);
-  x_.assign(T * H, 0.0f);
-  xn_.assign(T * H, 0.0f);
-  tmp_.assign(T * H, 0.0f);
-  q_.assign(T * max_q, 0.0f);
-  k_.assign(T * max_kv, 0.0f);
-  v_.assign(T * max_kv, 0.0f);
-  attn_.assign(T * max_q, 0.0f);
-  gate_.assign(T * ffn, 0.0f);
-  up_.assign(T * ffn, 0.0f);
+  x_.resize(T * H);
+  xn_.resize(T * H);
+  tmp_.resize(T * H);
+  q_.resize(T * max_q);
+  k_.resize(T * max_kv);
+  v_.resize(T * max_kv);
+  attn_.resize(T * max_q);
+  gate_.resize(T * ffn);
+  up_.resize(T * ffn);
   if (p.ple_dim > 0) {
-    ple_.assign(T * L * p.ple_dim, 0.0f);
-    ple_tok_.assign(T * L * p.ple_dim, 0.0f);
+    ple_.resize(T * L * p.ple_dim);
+    ple_tok_.resize(T * L * p.ple_dim);
   }
   if (p.n_experts > 0) {
-    moe_in_.assign(T * H, 0.0f);
-    moe_out_.assign(T * H, 0.0f);
+    moe_in_.resize(T * H);
+    moe_out_.resize(T * H);
     // Decode: the k chosen experts side by side; prefill: one expert's tokens.
     const size_t slots = std::max(p.n_experts_used, T);
-    expert_buf_.assign(slots * 2 * p.expert_dim, 0.0f);
-    expert_out_.assign(slots * H, 0.0f);
-    moe_gather_.assign(T * H, 0.0f);
+    expert_buf_.resize(slots * 2 * p.expert_dim);
+    expert_out_.resize(slots * H);
+    moe_gather_.resize(T * H);
     router_.assign(p.n_experts, 0.0f);
   }
   // Split attention of one token: segments of its positions x query heads.

@@ -9,6 +9,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "kernels/cpu/attention.hpp"
@@ -23,6 +24,28 @@ enum class Logits {
   none,  // only extend the KV caches (all but the last chunk of a prompt)
   last,  // the last token's row: what generation needs
   all,   // every token's row (perplexity, parity tests)
+};
+
+// An allocator whose value-less construct leaves the element uninitialized,
+// so that vector::resize allocates without writing (and without touching
+// the pages of a large buffer until it is used).
+template <typename T>
+struct UninitializedAllocator : std::allocator<T> {
+  template <typename U>
+  struct rebind {
+    using other = UninitializedAllocator<U>;
+  };
+  UninitializedAllocator() = default;
+  template <typename U>
+  UninitializedAllocator(const UninitializedAllocator<U>&) noexcept {}
+  template <typename U>
+  void construct(U* p) noexcept {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <typename U, typename... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
 };
 
 class Context;
@@ -106,14 +129,17 @@ class Context {
   std::vector<kernels::KvCache> caches_;
   // Per layer whose cache others read: the current chunk's K/V, kept until
   // the shared layers have used them (see Decoder::forward_chunk).
-  std::vector<std::vector<float>> chunk_k_, chunk_v_;
+  std::vector<std::vector<float, UninitializedAllocator<float>>> chunk_k_, chunk_v_;
 
-  // Scratch, [max_chunk][...] row-major.
-  std::vector<float> x_, xn_, tmp_, q_, k_, v_, attn_, gate_, up_;
-  std::vector<float> ple_, ple_tok_;
-  std::vector<float> moe_in_, moe_out_, moe_gather_, expert_buf_, expert_out_, router_;
-  std::vector<float> attn_split_;  // segment states of split attention
-  std::vector<float> cos_, sin_;
+  // Scratch, [max_chunk][...] row-major. Sized for a whole chunk but left
+  // uninitialized (every pass writes what it reads): zero-filling touched
+  // every page, ~110 MiB of resident memory for E2B at 512-token chunks that
+  // a generation of one token at a time never uses.
+  std::vector<float, UninitializedAllocator<float>> x_, xn_, tmp_, q_, k_, v_, attn_, gate_, up_;
+  std::vector<float, UninitializedAllocator<float>> ple_, ple_tok_;
+  std::vector<float, UninitializedAllocator<float>> moe_in_, moe_out_, moe_gather_, expert_buf_, expert_out_, router_;
+  std::vector<float, UninitializedAllocator<float>> attn_split_;  // segment states of split attention
+  std::vector<float, UninitializedAllocator<float>> cos_, sin_;
   std::vector<std::byte> row_buf_;  // a per-layer embedding row read from the file
 };
 
