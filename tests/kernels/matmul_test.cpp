@@ -98,7 +98,7 @@ void reference(const Problem& p, size_t r, double& ref, double& bound) {
 
 std::vector<size_t> col_sizes(DType t) {
   const size_t blk = dtype_info(t).block_elems;
-  if (blk == 1) return {1, 7, 16, 33, 100, 515, 1536};
+  if (blk == 1) return {1, 7, 16, 33, 100, 515, 1536, 6150};  // 6150: BF16's long-row GEMV (4 rows per pass)
   if (blk == 32) return {32, 96, 544, 1536};
   return {256, 768, 1536};
 }
@@ -241,6 +241,29 @@ TEST(Matmul, EqualsMatvecPerTokenOnEveryPath) {
           ASSERT_EQ(Y[k * ldy + r], y[r]) << dtype_name(t) << " token " << k << " row " << r << " on " << isa_name(isa);
         }
       }
+    }
+  }
+}
+
+// BF16 reads rows of 6144 elements and more 4 at a time for one token, and
+// 1 at a time otherwise: both give the bits of the matmul tiles.
+TEST(Matmul, Bf16LongRowsEqualMatvecPerTokenOnEveryPath) {
+  IsaGuard guard;
+  const size_t rows = 13, cols = 6150, tokens = 3;  // a leftover row, a tail of 6
+  Problem p = make_problem(DType::BF16, rows, cols, 5);
+  const auto X = uniform(tokens * cols, 6);
+  for (Isa isa : supported_isas()) {
+    set_active_isa(isa);
+    const size_t ab = activation_row_bytes(DType::BF16, cols);
+    std::vector<uint8_t> xp(tokens * ab);
+    for (size_t k = 0; k < tokens; ++k) prepare_activations(DType::BF16, X.data() + k * cols, cols, xp.data() + k * ab);
+    std::vector<float> Y(tokens * rows);
+    matmul(DType::BF16, p.w.data(), cols, xp.data(), tokens, Y.data(), rows, 0, rows);
+    std::vector<float> y(rows);
+    for (size_t k = 0; k < tokens; ++k) {
+      matvec(DType::BF16, p.w.data(), cols, xp.data() + k * ab, y.data(), 0, rows);
+      for (size_t r = 0; r < rows; ++r)
+        ASSERT_EQ(Y[k * rows + r], y[r]) << "token " << k << " row " << r << " on " << isa_name(isa);
     }
   }
 }
