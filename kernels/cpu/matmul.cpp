@@ -201,7 +201,7 @@ constexpr size_t kTokensPerTile = 32;
 // streaming them from L3 again for every row tile held BF16 GEMM to ~60 % of
 // the rate of its kernel. For them the token tile is the outer loop, sized so
 // its activations (~384 KiB) stay in L2, and 4 rows at a time run over it.
-// Single thread, 512 tokens: 47-61 GFLOP/s -> 86-95 on the E2B-31B shapes.
+// Single thread, 512 tokens: 47-61 GFLOP/s -> 82-95 on the E2B-31B shapes.
 bool tokens_outside(ActKind act) {
   return act == ActKind::bf16_pairs;
 }
