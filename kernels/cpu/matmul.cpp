@@ -191,8 +191,10 @@ void quantize_q6_order(const MatmulTable& t, const float* x, size_t nb, BlockQ8K
 // each token of the token tile streams past it; a multiple of the 4 rows a
 // tile kernel takes at a time, so that no row is left to the slower 1-row
 // kernels.
+constexpr size_t kTileKernelRows = 4;
 size_t rows_per_tile(size_t row_bytes) {
-  return std::clamp<size_t>((64 * 1024) / std::max<size_t>(row_bytes, 1), 4, 256) / 4 * 4;
+  const size_t rows = std::clamp<size_t>((64 * 1024) / std::max<size_t>(row_bytes, 1), kTileKernelRows, 256);
+  return rows / kTileKernelRows * kTileKernelRows;
 }
 constexpr size_t kTokensPerTile = 32;
 
@@ -273,8 +275,8 @@ void matmul(DType w, const void* weights, size_t cols, const void* x_prepared, s
     const size_t tokens_per_tile = tokens_per_outer_tile(x_stride);
     for (size_t tt = 0; tt < n_tokens; tt += tokens_per_tile) {
       const size_t tt_end = std::min(n_tokens, tt + tokens_per_tile);
-      for (size_t rt = r0; rt < r1; rt += 4) {
-        const size_t rt_end = std::min(r1, rt + 4);
+      for (size_t rt = r0; rt < r1; rt += kTileKernelRows) {
+        const size_t rt_end = std::min(r1, rt + kTileKernelRows);
         tile(cols, base + rt * stride, stride, rt_end - rt, xs + tt * x_stride, x_stride, tt_end - tt,
              y + tt * ldy + rt, ldy);
       }

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "kernels/cpu/kernel_table.hpp"
 #include "kernels/cpu/quant_types.hpp"
@@ -573,8 +574,9 @@ float bf16_to_float(uint16_t h) {
 // activation loads into the FMAs (one load per FMA) and loads each weight
 // run twice (for the shift and for the mask); Zen 4 then runs out of load
 // slots at ~60 % of its FMA rate. The empty asm statements pin the loaded
-// values in registers. Single thread, 512 tokens x 1536 x 6144 in L1/L2:
-// 70-75 GFLOP/s before, 110-114 after (4 rows x 2 tokens; peak 117).
+// values in registers. A microbenchmark of this loop alone (4 rows x 2
+// tokens, data in L1/L2, one core): 70-75 GFLOP/s before, 110-114 after
+// (peak 117); in the library's GEMM 47-61 -> 82-95 (docs/kernels.md).
 template <int R, int T>
 void tile_bf16(size_t n, const uint16_t* const* w, const float* const* x, float* const* y, const Prefetch& pf) {
   const __m512i high = _mm512_set1_epi32(static_cast<int>(0xffff0000u));
@@ -746,13 +748,16 @@ void tile_bf16_rows(size_t n, const void* w, size_t w_stride, size_t rows, const
 #else
   constexpr int R = 2, T = 2;
 #endif
-  if (n >= 6144) {
-    run_tiles<uint16_t, float, tile_bf16<R, T>, tile_bf16<R, 1>, tile_bf16<1, T>, tile_bf16<1, 1>, true, R, T>(
-        n, n / 32, w, w_stride, rows, x, x_stride, n_tok, y, ldy);
-    return;
+  constexpr size_t kLongRow = 6144;
+  auto run = [&](auto multi_row_gemv) {
+    run_tiles<uint16_t, float, tile_bf16<R, T>, tile_bf16<R, 1>, tile_bf16<1, T>, tile_bf16<1, 1>,
+              decltype(multi_row_gemv)::value, R, T>(n, n / 32, w, w_stride, rows, x, x_stride, n_tok, y, ldy);
+  };
+  if (n >= kLongRow) {
+    run(std::true_type{});
+  } else {
+    run(std::false_type{});
   }
-  run_tiles<uint16_t, float, tile_bf16<R, T>, tile_bf16<R, 1>, tile_bf16<1, T>, tile_bf16<1, 1>, false, R, T>(
-      n, n / 32, w, w_stride, rows, x, x_stride, n_tok, y, ldy);
 }
 
 constexpr TileKernels kTiles = {tile_blocks32<Q4_0Traits>,  tile_blocks32<Q8_0Traits>,  tile_blocks256<Q4_KTraits>,
