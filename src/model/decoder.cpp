@@ -255,14 +255,23 @@ void Decoder::forward_chunk(Context& c, const int32_t* tokens, size_t n, Logits 
         rows = 1;
       }
     }
-    attention_block(c, l, row0, rows, pos0);
-    if (p.n_experts > 0) {
-      moe_block(c, l, row0, rows);
-    } else {
-      ffn_block(c, l, row0, rows);
+    // The layer before the shared ones (the last layer where there are none)
+    // feeds only those rows onward: the others need just its keys and values.
+    // On E2B that is one of the 15 layers a prompt runs for every token.
+    size_t out0 = row0;
+    if (l + 1 == first_shared && which != Logits::all && p.layers[l].kv_source < 0) {
+      out0 = which == Logits::last ? n - 1 : n;
     }
-    if (p.ple_dim > 0) ple_block(c, l, row0, rows);
-    kernels::scale(&c.x_[row0 * H], consts_[l].layer_scalar, &c.x_[row0 * H], rows * H);
+    attention_block(c, l, row0, rows, out0, pos0);
+    const size_t out_rows = row0 + rows - out0;
+    if (out_rows == 0) continue;
+    if (p.n_experts > 0) {
+      moe_block(c, l, out0, out_rows);
+    } else {
+      ffn_block(c, l, out0, out_rows);
+    }
+    if (p.ple_dim > 0) ple_block(c, l, out0, out_rows);
+    kernels::scale(&c.x_[out0 * H], consts_[l].layer_scalar, &c.x_[out0 * H], out_rows * H);
   }
   if (!sources_stored) store_sources();
   c.n_past_ += n;
@@ -303,13 +312,17 @@ void Decoder::run_attention(Context& c, const kernels::AttentionArgs& a) {
                         [&a](size_t begin, size_t end) { kernels::attention(a, begin, end); });
 }
 
-void Decoder::attention_block(Context& c, size_t l, size_t row0, size_t rows, int64_t pos0) const {
+// Keys and values of rows [row0, row0 + rows); queries, attention and the
+// output for rows [out0, row0 + rows) only (out0 > row0 only on a layer with
+// its own cache).
+void Decoder::attention_block(Context& c, size_t l, size_t row0, size_t rows, size_t out0, int64_t pos0) const {
   const ModelPlan& p = plan_;
   const LayerPlan& lp = p.layers[l];
   const LayerWeights& w = weights_.layers[l];
   const LayerConsts& k = consts_[l];
   const size_t H = p.hidden, d = lp.head_dim, nq = p.n_heads, nkv = lp.n_kv_heads;
   const int64_t qpos0 = pos0 + static_cast<int64_t>(row0);
+  const size_t skip = out0 - row0, q_rows = rows - skip;  // rows without and with queries
   float* x = &c.x_[row0 * H];
 
   kernels::rms_norm(x, k.attn_norm.data(), c.xn_.data(), rows, H, p.eps);
@@ -320,9 +333,11 @@ void Decoder::attention_block(Context& c, size_t l, size_t row0, size_t rows, in
     kernels::rope_angles(qpos0 + static_cast<int64_t>(t), d, pairs, lp.rope_theta, &c.cos_[t * pairs],
                          &c.sin_[t * pairs]);
   }
-  auto rotate = [&](float* heads, size_t n_heads) {
-    for (size_t t = 0; t < rows; ++t) {
-      kernels::rope(heads + t * n_heads * d, n_heads, d, &c.cos_[t * pairs], &c.sin_[t * pairs], pairs);
+  // Rotates `count` rows of heads, the first of them at row `first`.
+  auto rotate = [&](float* heads, size_t n_heads, size_t first, size_t count) {
+    for (size_t t = 0; t < count; ++t) {
+      const size_t at = (first + t) * pairs;
+      kernels::rope(heads + t * n_heads * d, n_heads, d, &c.cos_[at], &c.sin_[at], pairs);
     }
   };
 
@@ -332,23 +347,25 @@ void Decoder::attention_block(Context& c, size_t l, size_t row0, size_t rows, in
   float* kb = lp.kv_is_shared ? c.chunk_k_[l].data() : c.k_.data();
   float* vb = lp.kv_is_shared ? c.chunk_v_[l].data() : c.v_.data();
   {
-    LinearJob proj[3] = {{w.q, c.xn_.data(), c.q_.data()}};
-    size_t n_proj = 1;
+    LinearJob proj[3];
+    size_t n_proj = 0;
+    if (skip == 0) proj[n_proj++] = {w.q, c.xn_.data(), c.q_.data()};
     if (own_kv) proj[n_proj++] = {w.k, c.xn_.data(), kb};
     if (own_kv && w.v != nullptr) proj[n_proj++] = {w.v, c.xn_.data(), vb};
     linears(c.exec(), std::span<const LinearJob>(proj, n_proj), rows);
+    if (skip > 0 && q_rows > 0) linear(c.exec(), *w.q, &c.xn_[skip * H], q_rows, c.q_.data());
     if (own_kv && w.v == nullptr) std::memcpy(vb, kb, rows * nkv * d * sizeof(float));
   }
 
   // Queries: per-head RMSNorm with weight, RoPE.
-  kernels::rms_norm(c.q_.data(), k.q_norm.data(), c.q_.data(), rows * nq, d, p.eps);
-  rotate(c.q_.data(), nq);
+  kernels::rms_norm(c.q_.data(), k.q_norm.data(), c.q_.data(), q_rows * nq, d, p.eps);
+  rotate(c.q_.data(), nq, skip, q_rows);
 
   kernels::AttentionArgs a;
   a.q = c.q_.data();
   a.out = c.attn_.data();
-  a.n_tokens = rows;
-  a.pos0 = qpos0;
+  a.n_tokens = q_rows;
+  a.pos0 = qpos0 + static_cast<int64_t>(skip);
   a.n_q_heads = nq;
   a.n_kv_heads = nkv;
   a.head_dim = d;
@@ -358,18 +375,27 @@ void Decoder::attention_block(Context& c, size_t l, size_t row0, size_t rows, in
   if (own_kv) {
     // Keys of this layer get their norm and RoPE, values a weightless norm.
     kernels::rms_norm(kb, k.k_norm.data(), kb, rows * nkv, d, p.eps);
-    rotate(kb, nkv);
+    rotate(kb, nkv, 0, rows);
     kernels::rms_norm(vb, nullptr, vb, rows * nkv, d, p.eps);
     if (c.kv_type_ == kernels::DType::F16) {
       round_to_f16(kb, rows * nkv * d);
       round_to_f16(vb, rows * nkv * d);
     }
-    a.k_new = kb;
-    a.v_new = vb;
-    a.cache = &c.caches_[l];
-    run_attention(c, a);
-    // Layers read by KV-shared layers store their chunk later (forward_chunk).
-    if (!lp.kv_is_shared) kernels::kv_store(c.caches_[l], qpos0, rows, kb, vb);
+    // Rows without queries go into the cache first, where the queries after
+    // them read them (as they would had they come in an earlier chunk).
+    if (skip > 0) kernels::kv_store(c.caches_[l], qpos0, skip, kb, vb);
+    const size_t kv_skip = skip * nkv * d;
+    if (q_rows > 0) {
+      a.k_new = kb + kv_skip;
+      a.v_new = vb + kv_skip;
+      a.cache = &c.caches_[l];
+      run_attention(c, a);
+    }
+    // Layers read by KV-shared layers store their whole chunk later
+    // (forward_chunk).
+    if (!lp.kv_is_shared && q_rows > 0) {
+      kernels::kv_store(c.caches_[l], a.pos0, q_rows, kb + kv_skip, vb + kv_skip);
+    }
   } else {
     const size_t src = static_cast<size_t>(lp.kv_source);
     a.cache = &c.caches_[src];
@@ -383,10 +409,11 @@ void Decoder::attention_block(Context& c, size_t l, size_t row0, size_t rows, in
     }
     run_attention(c, a);
   }
+  if (q_rows == 0) return;
 
-  linear(c.exec(), *w.o, c.attn_.data(), rows, c.tmp_.data());
-  kernels::rms_norm(c.tmp_.data(), k.post_attn_norm.data(), c.tmp_.data(), rows, H, p.eps);
-  kernels::add(x, c.tmp_.data(), x, rows * H);
+  linear(c.exec(), *w.o, c.attn_.data(), q_rows, c.tmp_.data());
+  kernels::rms_norm(c.tmp_.data(), k.post_attn_norm.data(), c.tmp_.data(), q_rows, H, p.eps);
+  kernels::add(&x[skip * H], c.tmp_.data(), &x[skip * H], q_rows * H);
 }
 
 // The dense GeGLU MLP of layer l on the residual rows x: writes

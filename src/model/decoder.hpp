@@ -73,7 +73,7 @@ class Decoder {
   };
 
   void forward_chunk(Context& ctx, const int32_t* tokens, size_t n, Logits which, float* logits) const;
-  void attention_block(Context& ctx, size_t layer, size_t row0, size_t rows, int64_t pos0) const;
+  void attention_block(Context& ctx, size_t layer, size_t row0, size_t rows, size_t out0, int64_t pos0) const;
   void dense_mlp(Context& ctx, size_t layer, const float* x, size_t rows, const std::vector<float>& post_norm) const;
   void ffn_block(Context& ctx, size_t layer, size_t row0, size_t rows) const;
   void moe_block(Context& ctx, size_t layer, size_t row0, size_t rows) const;
