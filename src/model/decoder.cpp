@@ -214,27 +214,45 @@ void Decoder::forward_chunk(Context& c, const int32_t* tokens, size_t n, Logits 
   }
   kernels::scale(c.x_.data(), p.embed_scale, c.x_.data(), n * H);
 
-  // Per-Layer Embeddings: a token-identity part and a context part projected
-  // from the embedding, combined once per token and read by every layer.
-  if (p.ple_dim > 0) {
-    const size_t LP = L * p.ple_dim;
-    for (size_t t = 0; t < n; ++t) {
-      table_row_read(*weights_.ple_embed, static_cast<size_t>(tokens[t]), &c.ple_tok_[t * LP], c.row_buf_);
-    }
-    kernels::scale(c.ple_tok_.data(), p.ple_embed_scale, c.ple_tok_.data(), n * LP);
-    linear(c.exec(), *weights_.ple_model_proj, c.x_.data(), n, c.ple_.data());
-    kernels::scale(c.ple_.data(), 1.0f / std::sqrt(static_cast<float>(H)), c.ple_.data(), n * LP);
-    kernels::rms_norm(c.ple_.data(), ple_proj_norm_.data(), c.ple_.data(), n * L, p.ple_dim, p.eps);
-    kernels::add(c.ple_.data(), c.ple_tok_.data(), c.ple_.data(), n * LP);
-    kernels::scale(c.ple_.data(), 1.0f / std::sqrt(2.0f), c.ple_.data(), n * LP);
-  }
-
   // Layers that read another layer's KV cache write none, so for all but the
   // last token their output is never used: when only the last token's logits
   // are wanted they run for that token alone, and not at all when no logits
   // are wanted. The layers whose caches they read keep this chunk's K/V
-  // (chunk_k_/chunk_v_) until then; see attention_block.
+  // (chunk_k_/chunk_v_) until then; see attention_block. The layer before
+  // them (`tail`; the last layer where there are none) feeds its output only
+  // to them: it runs for the same rows, apart from its keys and values.
   const size_t first_shared = p.first_kv_shared();
+  const size_t tail = which == Logits::all || first_shared == 0 ? L : first_shared - 1;
+
+  // Per-Layer Embeddings: a token-identity part and a context part projected
+  // from the embedding, combined once per token and read by every layer;
+  // rows that go no further than `tail` get the parts of the layers before it.
+  if (p.ple_dim > 0) {
+    const size_t P = p.ple_dim, LP = L * P;
+    for (size_t t = 0; t < n; ++t) {
+      table_row_read(*weights_.ple_embed, static_cast<size_t>(tokens[t]), &c.ple_tok_[t * LP], c.row_buf_);
+    }
+    kernels::scale(c.ple_tok_.data(), p.ple_embed_scale, c.ple_tok_.data(), n * LP);
+    auto project = [&](size_t row0, size_t rows, size_t layers) {
+      const size_t width = layers * P;
+      linear_rows(c.exec(), *weights_.ple_model_proj, width, &c.x_[row0 * H], rows, &c.ple_[row0 * LP], LP);
+      for (size_t t = row0; t < row0 + rows; ++t) {
+        float* e = &c.ple_[t * LP];
+        kernels::scale(e, 1.0f / std::sqrt(static_cast<float>(H)), e, width);
+        kernels::rms_norm(e, ple_proj_norm_.data(), e, layers, P, p.eps);
+        kernels::add(e, &c.ple_tok_[t * LP], e, width);
+        kernels::scale(e, 1.0f / std::sqrt(2.0f), e, width);
+      }
+    };
+    if (tail == L || n == 1) {
+      project(0, n, L);
+    } else {
+      const size_t lead = which == Logits::last ? n - 1 : n;  // rows that stop at `tail`
+      if (lead > 0 && tail > 0) project(0, lead, tail);
+      if (lead < n) project(n - 1, 1, L);
+    }
+  }
+
   auto store_sources = [&] {
     for (size_t i = 0; i < first_shared; ++i) {
       if (p.layers[i].kv_is_shared)
@@ -255,13 +273,10 @@ void Decoder::forward_chunk(Context& c, const int32_t* tokens, size_t n, Logits 
         rows = 1;
       }
     }
-    // The layer before the shared ones (the last layer where there are none)
-    // feeds only those rows onward: the others need just its keys and values.
-    // On E2B that is one of the 15 layers a prompt runs for every token.
+    // The other rows need just the tail layer's keys and values. On E2B that
+    // is one of the 15 layers a prompt runs for every token.
     size_t out0 = row0;
-    if (l + 1 == first_shared && which != Logits::all && p.layers[l].kv_source < 0) {
-      out0 = which == Logits::last ? n - 1 : n;
-    }
+    if (l == tail && p.layers[l].kv_source < 0) out0 = which == Logits::last ? n - 1 : n;
     attention_block(c, l, row0, rows, out0, pos0);
     const size_t out_rows = row0 + rows - out0;
     if (out_rows == 0) continue;

@@ -1,6 +1,9 @@
 #include "src/model/linear.hpp"
 
+#include <gemma4/error.hpp>
+
 #include <array>
+#include <string>
 
 #include "kernels/cpu/dtype.hpp"
 #include "kernels/cpu/quant.hpp"
@@ -15,6 +18,12 @@ void linear(const Exec& ex, const formats::TensorView& w, const float* x, size_t
   } else {
     runtime::parallel_matmul(ex.pool, w.type, w.data.data(), rows, cols, x, n_tokens, y, ex.scratch);
   }
+}
+
+void linear_rows(const Exec& ex, const formats::TensorView& w, size_t out_rows, const float* x, size_t n_tokens,
+                 float* y, size_t ldy) {
+  if (out_rows > w.shape[0]) throw Error("linear_rows: " + std::to_string(out_rows) + " outputs of " + w.name);
+  runtime::parallel_matmul(ex.pool, w.type, w.data.data(), out_rows, w.shape[1], x, n_tokens, y, ex.scratch, ldy);
 }
 
 void linears(const Exec& ex, std::span<const LinearJob> jobs, size_t n_tokens) {

@@ -22,6 +22,11 @@ struct Exec {
 // across the pool's threads; results do not depend on the thread count.
 void linear(const Exec& ex, const formats::TensorView& w, const float* x, size_t n_tokens, float* y);
 
+// The first out_rows outputs only (rows [0, out_rows) of w), for each token
+// into y rows ldy floats apart.
+void linear_rows(const Exec& ex, const formats::TensorView& w, size_t out_rows, const float* x, size_t n_tokens,
+                 float* y, size_t ldy);
+
 // Several linear layers over the same n_tokens: y_i = x_i · W_iᵀ. A single
 // token runs them as one parallel pass (see runtime::parallel_matvecs).
 struct LinearJob {

@@ -200,7 +200,11 @@ void parallel_matvec(ThreadPool& pool, kernels::DType type, const void* w, size_
 }
 
 void parallel_matmul(ThreadPool& pool, kernels::DType type, const void* w, size_t rows, size_t cols, const float* x,
-                     size_t n_tokens, float* y, MatmulScratch& scratch) {
+                     size_t n_tokens, float* y, MatmulScratch& scratch, size_t ldy) {
+  if (ldy == 0) ldy = rows;
+  if (ldy < rows)
+    throw Error("parallel_matmul: output rows of " + std::to_string(ldy) + " floats hold no " + std::to_string(rows) +
+                " outputs");
   const size_t act_bytes = kernels::activation_row_bytes(type, cols);
   if (scratch.bytes.size() < act_bytes * n_tokens) scratch.bytes.resize(act_bytes * n_tokens);
   unsigned char* xp = scratch.bytes.data();
@@ -209,7 +213,7 @@ void parallel_matmul(ThreadPool& pool, kernels::DType type, const void* w, size_
     for (size_t t = t0; t < t1; ++t) kernels::prepare_activations(type, x + t * cols, cols, xp + t * act_bytes);
   });
   pool.parallel_chunks(rows, rows_per_chunk(type, cols, rows, pool.size()),
-                       [&](size_t r0, size_t r1) { kernels::matmul(type, w, cols, xp, n_tokens, y, rows, r0, r1); });
+                       [&](size_t r0, size_t r1) { kernels::matmul(type, w, cols, xp, n_tokens, y, ldy, r0, r1); });
 }
 
 }  // namespace gemma4::runtime

@@ -139,8 +139,8 @@ void parallel_matvec(ThreadPool& pool, kernels::DType type, const void* w, size_
                      float* y, MatmulScratch& scratch);
 
 // y[t][r] = dot(row r of w, x[t]) for n_tokens rows of x ([n_tokens][cols]);
-// y is [n_tokens][rows].
+// y is [n_tokens][rows], or its token rows ldy floats apart where ldy > 0.
 void parallel_matmul(ThreadPool& pool, kernels::DType type, const void* w, size_t rows, size_t cols, const float* x,
-                     size_t n_tokens, float* y, MatmulScratch& scratch);
+                     size_t n_tokens, float* y, MatmulScratch& scratch, size_t ldy = 0);
 
 }  // namespace gemma4::runtime

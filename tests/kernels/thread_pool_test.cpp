@@ -98,6 +98,33 @@ TEST(ParallelMatmul, BitwiseIdenticalForOneTwoAndThreeThreads) {
   kernels::set_active_isa(saved);
 }
 
+// The first k outputs into rows ldy apart (the decoder's partial per-layer
+// embedding projection): the same bits as those of the whole product, and
+// nothing written past them.
+TEST(ParallelMatmul, LeadingRowsIntoWiderOutputRows) {
+  const size_t rows = 100, cols = 256, tokens = 5, lead = 37, ldy = rows + 3;
+  const auto x = uniform(tokens * cols, 3);
+  for (DType t : {DType::F32, DType::BF16, DType::Q8_0, DType::Q4_K}) {
+    const size_t rb = *kernels::row_bytes(t, cols);
+    const auto wf = uniform(rows * cols, 7);
+    std::vector<unsigned char> w(rows * rb);
+    for (size_t r = 0; r < rows; ++r) kernels::quantize_row(t, wf.data() + r * cols, w.data() + r * rb, cols);
+    runtime::ThreadPool pool(2);
+    runtime::MatmulScratch scratch;
+    std::vector<float> full(tokens * rows), part(tokens * ldy, -7.0f);
+    runtime::parallel_matmul(pool, t, w.data(), rows, cols, x.data(), tokens, full.data(), scratch);
+    runtime::parallel_matmul(pool, t, w.data(), lead, cols, x.data(), tokens, part.data(), scratch, ldy);
+    for (size_t k = 0; k < tokens; ++k) {
+      ASSERT_EQ(0, std::memcmp(&part[k * ldy], &full[k * rows], lead * sizeof(float))) << kernels::dtype_name(t);
+      for (size_t r = lead; r < ldy; ++r) ASSERT_EQ(part[k * ldy + r], -7.0f) << kernels::dtype_name(t);
+    }
+  }
+  runtime::ThreadPool pool(1);
+  runtime::MatmulScratch scratch;
+  std::vector<float> w(4 * 32), x1(32), y(8);
+  EXPECT_THROW(runtime::parallel_matmul(pool, DType::F32, w.data(), 4, 32, x1.data(), 1, y.data(), scratch, 3), Error);
+}
+
 TEST(ParallelMatmul, BadShapeIsAnError) {
   runtime::ThreadPool pool(2);
   runtime::MatmulScratch scratch;
