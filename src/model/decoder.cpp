@@ -219,8 +219,10 @@ void Decoder::forward_chunk(Context& c, const int32_t* tokens, size_t n, Logits 
   // are wanted they run for that token alone, and not at all when no logits
   // are wanted. The layers whose caches they read keep this chunk's K/V
   // (chunk_k_/chunk_v_) until then; see attention_block. The layer before
-  // them (`tail`; the last layer where there are none) feeds its output only
-  // to them: it runs for the same rows, apart from its keys and values.
+  // them (`tail`; the last layer where there are none; L: no such layer,
+  // when every row's logits are wanted) feeds its output only to them: it
+  // runs for the same rows, apart from its keys and values, which all rows
+  // get and store at once (a source layer stores them again with its chunk).
   const size_t first_shared = p.first_kv_shared();
   const size_t tail = which == Logits::all || first_shared == 0 ? L : first_shared - 1;
 
@@ -244,7 +246,7 @@ void Decoder::forward_chunk(Context& c, const int32_t* tokens, size_t n, Logits 
         kernels::scale(e, 1.0f / std::sqrt(2.0f), e, width);
       }
     };
-    if (tail == L || n == 1) {
+    if (tail == L) {
       project(0, n, L);
     } else {
       const size_t lead = which == Logits::last ? n - 1 : n;  // rows that stop at `tail`
@@ -273,10 +275,11 @@ void Decoder::forward_chunk(Context& c, const int32_t* tokens, size_t n, Logits 
         rows = 1;
       }
     }
-    // The other rows need just the tail layer's keys and values. On E2B that
-    // is one of the 15 layers a prompt runs for every token.
+    // The other rows need just the tail layer's keys and values (it comes
+    // before the shared layers, so it has a cache of its own). On E2B that is
+    // one of the 15 layers a prompt runs for every token.
     size_t out0 = row0;
-    if (l == tail && p.layers[l].kv_source < 0) out0 = which == Logits::last ? n - 1 : n;
+    if (l == tail) out0 = which == Logits::last ? n - 1 : n;
     attention_block(c, l, row0, rows, out0, pos0);
     const size_t out_rows = row0 + rows - out0;
     if (out_rows == 0) continue;
@@ -407,7 +410,7 @@ void Decoder::attention_block(Context& c, size_t l, size_t row0, size_t rows, si
       run_attention(c, a);
     }
     // Layers read by KV-shared layers store their whole chunk later
-    // (forward_chunk).
+    // (forward_chunk), the rows stored above included.
     if (!lp.kv_is_shared && q_rows > 0) {
       kernels::kv_store(c.caches_[l], a.pos0, q_rows, kb + kv_skip, vb + kv_skip);
     }

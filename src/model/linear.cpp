@@ -23,7 +23,11 @@ void linear(const Exec& ex, const formats::TensorView& w, const float* x, size_t
 void linear_rows(const Exec& ex, const formats::TensorView& w, size_t out_rows, const float* x, size_t n_tokens,
                  float* y, size_t ldy) {
   if (out_rows > w.shape[0]) throw Error("linear_rows: " + std::to_string(out_rows) + " outputs of " + w.name);
-  runtime::parallel_matmul(ex.pool, w.type, w.data.data(), out_rows, w.shape[1], x, n_tokens, y, ex.scratch, ldy);
+  if (n_tokens == 1) {  // one pass, as linear()
+    runtime::parallel_matvec(ex.pool, w.type, w.data.data(), out_rows, w.shape[1], x, y, ex.scratch);
+  } else {
+    runtime::parallel_matmul(ex.pool, w.type, w.data.data(), out_rows, w.shape[1], x, n_tokens, y, ex.scratch, ldy);
+  }
 }
 
 void linears(const Exec& ex, std::span<const LinearJob> jobs, size_t n_tokens) {

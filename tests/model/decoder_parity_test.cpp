@@ -76,7 +76,20 @@ TEST_P(DecoderParity, LastRowEqualsTheLastRowOfAll) {
   const auto all = m->decoder->forward(a, ref.prompt, Logits::all);
   const auto last = m->decoder->forward(b, ref.prompt, Logits::last);
   const float* all_last = &all[(ref.prompt.size() - 1) * ref.vocab];
-  for (size_t i = 0; i < ref.vocab; ++i) ASSERT_FLOAT_EQ(last[i], all_last[i]) << i;
+  ASSERT_EQ(last.size(), ref.vocab);
+  EXPECT_EQ(0, std::memcmp(last.data(), all_last, ref.vocab * sizeof(float)));
+  // The same through chunks, the ones before the last asking for no logits,
+  // with an F32 and an F16 cache.
+  Context f16_all(*m->decoder, 64, 64, 0, gemma4::kernels::DType::F16);
+  const auto all16 = m->decoder->forward(f16_all, ref.prompt, Logits::all);
+  const float* all16_last = &all16[(ref.prompt.size() - 1) * ref.vocab];
+  for (size_t chunk : {1, 5, 7}) {
+    Context c(*m->decoder, 64, chunk), c16(*m->decoder, 64, chunk, 0, gemma4::kernels::DType::F16);
+    const auto chunked = m->decoder->forward(c, ref.prompt, Logits::last);
+    const auto chunked16 = m->decoder->forward(c16, ref.prompt, Logits::last);
+    EXPECT_EQ(0, std::memcmp(chunked.data(), all_last, ref.vocab * sizeof(float))) << "chunks of " << chunk;
+    EXPECT_EQ(0, std::memcmp(chunked16.data(), all16_last, ref.vocab * sizeof(float))) << "F16, chunks of " << chunk;
+  }
 }
 
 TEST_P(DecoderParity, OneAndTwoThreadsGiveBitwiseIdenticalLogits) {
