@@ -225,6 +225,7 @@ void Decoder::forward_chunk(Context& c, const int32_t* tokens, size_t n, Logits 
   // get and store at once (a source layer stores them again with its chunk).
   const size_t first_shared = p.first_kv_shared();
   const size_t tail = which == Logits::all || first_shared == 0 ? L : first_shared - 1;
+  const size_t past_tail = which == Logits::last ? n - 1 : n;  // the first row that goes on past it
 
   // Per-Layer Embeddings: a token-identity part and a context part projected
   // from the embedding, combined once per token and read by every layer;
@@ -249,9 +250,8 @@ void Decoder::forward_chunk(Context& c, const int32_t* tokens, size_t n, Logits 
     if (tail == L) {
       project(0, n, L);
     } else {
-      const size_t lead = which == Logits::last ? n - 1 : n;  // rows that stop at `tail`
-      if (lead > 0 && tail > 0) project(0, lead, tail);
-      if (lead < n) project(n - 1, 1, L);
+      if (past_tail > 0 && tail > 0) project(0, past_tail, tail);
+      if (past_tail < n) project(past_tail, n - past_tail, L);
     }
   }
 
@@ -279,7 +279,7 @@ void Decoder::forward_chunk(Context& c, const int32_t* tokens, size_t n, Logits 
     // before the shared layers, so it has a cache of its own). On E2B that is
     // one of the 15 layers a prompt runs for every token.
     size_t out0 = row0;
-    if (l == tail) out0 = which == Logits::last ? n - 1 : n;
+    if (l == tail) out0 = past_tail;
     attention_block(c, l, row0, rows, out0, pos0);
     const size_t out_rows = row0 + rows - out0;
     if (out_rows == 0) continue;

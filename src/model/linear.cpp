@@ -12,18 +12,13 @@
 namespace gemma4::model {
 
 void linear(const Exec& ex, const formats::TensorView& w, const float* x, size_t n_tokens, float* y) {
-  const size_t rows = w.shape[0], cols = w.shape[1];
-  if (n_tokens == 1) {
-    runtime::parallel_matvec(ex.pool, w.type, w.data.data(), rows, cols, x, y, ex.scratch);
-  } else {
-    runtime::parallel_matmul(ex.pool, w.type, w.data.data(), rows, cols, x, n_tokens, y, ex.scratch);
-  }
+  linear_rows(ex, w, w.shape[0], x, n_tokens, y, w.shape[0]);
 }
 
 void linear_rows(const Exec& ex, const formats::TensorView& w, size_t out_rows, const float* x, size_t n_tokens,
                  float* y, size_t ldy) {
   if (out_rows > w.shape[0]) throw Error("linear_rows: " + std::to_string(out_rows) + " outputs of " + w.name);
-  if (n_tokens == 1) {  // one pass, as linear()
+  if (n_tokens == 1) {  // one pass over the rows, without a stride to honour
     runtime::parallel_matvec(ex.pool, w.type, w.data.data(), out_rows, w.shape[1], x, y, ex.scratch);
   } else {
     runtime::parallel_matmul(ex.pool, w.type, w.data.data(), out_rows, w.shape[1], x, n_tokens, y, ex.scratch, ldy);
