@@ -30,6 +30,13 @@ struct MatmulTable {
 using TileDotFn = void (*)(size_t n, const void* w, size_t w_stride, size_t rows, const void* x, size_t x_stride,
                            size_t n_tok, float* y, size_t ldy);
 
+// BF16 matmul hands the tile kernel this many rows per call, and token
+// tiles of a multiple of this many tokens (matmul.cpp): whole tiles of every
+// path's bf16 kernel (matmul_tile_isa.cpp), so no row or token falls to the
+// slower one-row or one-token forms.
+inline constexpr size_t kBf16RowsPerPass = 8;
+inline constexpr size_t kBf16TokensPerPass = 6;
+
 struct TileKernels {
   TileDotFn q4_0, q8_0, q4_k, q5_k, q6_k, bf16;
 };

@@ -558,50 +558,56 @@ float bf16_to_float(uint16_t h) {
   return f;
 }
 
-// Two accumulators per (row, token), for the even and the odd elements: one
-// chain of dependent FMAs would leave a single row (decode) latency-bound.
 #if defined(__AVX512F__)
 // GCC 12's own AVX-512 headers trip -Wmaybe-uninitialized on their
 // _mm512_undefined_* helpers (a known false positive), as in matmul_isa.cpp.
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 // 512-bit: a run of 32 weights is one load; its even elements meet the 16
-// activations at i, the odd ones the 16 at i + 16.
+// activations at i, the odd ones the 16 at i + 16, both into the one
+// accumulator of their (row, token).
 //
-// Every operand is loaded once per run into a register and then used by all
-// the FMAs that need it: R rows' weights are widened first, then each
-// token's activations meet all R rows. Left to itself GCC folds the
-// activation loads into the FMAs (one load per FMA) and loads each weight
-// run twice (for the shift and for the mask); Zen 4 then runs out of load
-// slots at ~60 % of its FMA rate. The empty asm statements pin the loaded
-// values in registers. A microbenchmark of this loop alone (4 rows x 2
-// tokens, data in L1/L2, one core): 70-75 GFLOP/s before, 110-114 after
-// (peak 117); in the library's GEMM 47-61 -> 82-95 (docs/kernels.md).
+// The T tokens' activations of a run are loaded into registers first; then
+// the rows come one at a time, each widened once and met by all T tokens.
+// With one accumulator per (row, token), 8 rows x 3 tokens fit in the 32
+// registers (24 accumulators, 6 activation vectors, the widened row), and
+// a run needs 8 weight and 6 activation loads for 48 FMAs. Both mostly come
+// from L2 in a prefill: this load count, not the FMA rate, set the pace of
+// the 4 x 2 tile with its two accumulators per element (16 FMAs for 8
+// loads). Left to itself GCC folds the activation loads into the FMAs (one
+// load per FMA) and loads each weight run twice (for the shift and the
+// mask); the empty asm statements pin the loaded values in registers.
+// Measured in docs/kernels.md.
+//
+// One token has a single chain of dependent FMAs per row; a memory-bound
+// GEMV still streams at the same rate as with two chains (262144 x 1536,
+// one and two cores).
 template <int R, int T>
 void tile_bf16(size_t n, const uint16_t* const* w, const float* const* x, float* const* y, const Prefetch& pf) {
   const __m512i high = _mm512_set1_epi32(static_cast<int>(0xffff0000u));
-  __m512 acc_even[R][T], acc_odd[R][T];
+  __m512 acc[R][T];
   for (int r = 0; r < R; ++r)
-    for (int t = 0; t < T; ++t) acc_even[r][t] = acc_odd[r][t] = _mm512_setzero_ps();
+    for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
   size_t i = 0;
   for (; i + 32 <= n; i += 32) {
     pf.slice(i / 32);
-    __m512 even[R], odd[R];
+    __m512 x_even[T], x_odd[T];
 #pragma GCC unroll 4
+    for (int t = 0; t < T; ++t) {
+      x_even[t] = _mm512_loadu_ps(x[t] + i);
+      x_odd[t] = _mm512_loadu_ps(x[t] + i + 16);
+      asm("" : "+v"(x_even[t]), "+v"(x_odd[t]));
+    }
+#pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
       __m512i v = _mm512_loadu_si512(w[r] + i);
       asm("" : "+v"(v));
-      even[r] = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
-      odd[r] = _mm512_castsi512_ps(_mm512_and_si512(v, high));
-    }
+      const __m512 even = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+      const __m512 odd = _mm512_castsi512_ps(_mm512_and_si512(v, high));
 #pragma GCC unroll 4
-    for (int t = 0; t < T; ++t) {
-      __m512 x_even = _mm512_loadu_ps(x[t] + i), x_odd = _mm512_loadu_ps(x[t] + i + 16);
-      asm("" : "+v"(x_even), "+v"(x_odd));
-#pragma GCC unroll 4
-      for (int r = 0; r < R; ++r) {
-        acc_even[r][t] = _mm512_fmadd_ps(even[r], x_even, acc_even[r][t]);
-        acc_odd[r][t] = _mm512_fmadd_ps(odd[r], x_odd, acc_odd[r][t]);
+      for (int t = 0; t < T; ++t) {
+        acc[r][t] = _mm512_fmadd_ps(even, x_even[t], acc[r][t]);
+        acc[r][t] = _mm512_fmadd_ps(odd, x_odd[t], acc[r][t]);
       }
     }
   }
@@ -609,11 +615,14 @@ void tile_bf16(size_t n, const uint16_t* const* w, const float* const* x, float*
     for (int t = 0; t < T; ++t) {
       float tail = 0.0f;
       for (size_t k = i; k < n; ++k) tail += bf16_to_float(w[r][k]) * x[t][k];
-      y[t][r] = _mm512_reduce_add_ps(_mm512_add_ps(acc_even[r][t], acc_odd[r][t])) + tail;
+      y[t][r] = _mm512_reduce_add_ps(acc[r][t]) + tail;
     }
   }
 }
 #else
+// 256-bit: two accumulators per (row, token), for the even and the odd
+// elements; with 16 registers the tile is 2 x 2 and one chain of dependent
+// FMAs would leave a single row (decode) latency-bound.
 template <int R, int T>
 void tile_bf16(size_t n, const uint16_t* const* w, const float* const* x, float* const* y, const Prefetch& pf) {
   const __m256i high = _mm256_set1_epi32(static_cast<int>(0xffff0000u));
@@ -658,12 +667,13 @@ void tile_bf16(size_t n, const uint16_t* const* w, const float* const* x, float*
 template <typename Weight, typename Act>
 using TileFn = void (*)(size_t, const Weight* const*, const Act* const*, float* const*, const Prefetch&);
 
-// Runs the tile kernels over rows x tokens, y[t * ldy + r]: kMaxR rows x
-// kMaxT tokens at a time, then the leftover rows and tokens singly. Single
-// tokens (decode) go kMaxR rows at a time only where MultiRowGemv says so.
+// Runs the tile kernels over rows x tokens, y[t * ldy + r]: RowsPerTile rows
+// x TokensPerTile tokens at a time, then the leftover rows and tokens singly.
+// Single tokens (decode) go GemvRows rows at a time only where MultiRowGemv
+// says so.
 template <typename Weight, typename Act, TileFn<Weight, Act> TileRT, TileFn<Weight, Act> TileR1,
           TileFn<Weight, Act> Tile1T, TileFn<Weight, Act> Tile11, bool MultiRowGemv, int RowsPerTile = kMaxR,
-          int TokensPerTile = kMaxT>
+          int TokensPerTile = kMaxT, int GemvRows = RowsPerTile>
 void run_tiles(size_t nb, size_t groups, const void* w, size_t w_stride, size_t rows, const void* x, size_t x_stride,
                size_t n_tok, float* y, size_t ldy) {
   const auto* wb = static_cast<const unsigned char*>(w);
@@ -677,7 +687,7 @@ void run_tiles(size_t nb, size_t groups, const void* w, size_t w_stride, size_t 
   auto row = [&](size_t r) { return reinterpret_cast<const Weight*>(wb + r * w_stride); };
   auto act = [&](size_t t) { return reinterpret_cast<const Act*>(xb + t * x_stride); };
 
-  const Weight* wr[RowsPerTile];
+  const Weight* wr[std::max(RowsPerTile, GemvRows)];
   const Act* xt[TokensPerTile];
   float* yr[TokensPerTile];
   size_t t = 0;
@@ -698,10 +708,10 @@ void run_tiles(size_t nb, size_t groups, const void* w, size_t w_stride, size_t 
   for (; t < n_tok; ++t) {
     xt[0] = act(t);
     size_t r = 0;
-    for (; MultiRowGemv && r + RowsPerTile <= rows; r += RowsPerTile) {
-      for (int k = 0; k < RowsPerTile; ++k) wr[k] = row(r + k);
+    for (; MultiRowGemv && r + GemvRows <= rows; r += GemvRows) {
+      for (int k = 0; k < GemvRows; ++k) wr[k] = row(r + k);
       yr[0] = y + t * ldy + r;
-      TileR1(nb, wr, xt, yr, next(r + RowsPerTile, RowsPerTile));
+      TileR1(nb, wr, xt, yr, next(r + GemvRows, GemvRows));
     }
     for (; r < rows; ++r) {
       wr[0] = row(r);
@@ -729,29 +739,32 @@ void tile_blocks256(size_t n, const void* w, size_t w_stride, size_t rows, const
             false>(n / kQK_K, n / kQK_K, w, w_stride, rows, x, x_stride, n_tok, y, ldy);
 }
 
-// Two accumulators per (row, token): with 32 registers 4 rows x 2 tokens
-// leave room for the 8 widened weight vectors, with 16 registers 2 x 2.
+// Many tokens (prefill): 8 rows x 3 tokens per pass on AVX-512 (one
+// accumulator per element, see tile_bf16), 2 x 2 on AVX2 (two).
 //
 // A single token (decode) reads one sequential row at a time, except on long
 // rows: there the F32 activations (24-48 KiB) no longer stay in L1 while a
 // row streams past them, and a row ran at half the rate of a short one (one
 // core, 12288-element rows: 11.5 GB/s; with the activations cut to 6 KiB,
-// 24 GB/s). R rows per pass read them once for R rows. Measured, 1 thread:
-// 1536 x 6144 0.53-0.64 -> 1.03-1.11 of the roof, E2B BF16 decode (its 20
-// KV-shared layers have 12288-wide down projections) 7.7-7.8 -> 8.5-8.6 t/s;
-// 21504 x 5376 unchanged (0.50-0.56), and 1536-element rows run slower that
-// way, so only rows of 6144 elements and more take it.
+// 24 GB/s). GemvRows rows per pass read them once for 4 (AVX2: 2) rows.
+// Measured, 1 thread: 1536 x 6144 0.53-0.64 -> 1.03-1.11 of the roof, E2B
+// BF16 decode (its 20 KV-shared layers have 12288-wide down projections)
+// 7.7-7.8 -> 8.5-8.6 t/s; 21504 x 5376 unchanged (0.50-0.56), and
+// 1536-element rows run slower that way, so only rows of 6144 elements and
+// more take it.
 void tile_bf16_rows(size_t n, const void* w, size_t w_stride, size_t rows, const void* x, size_t x_stride, size_t n_tok,
                     float* y, size_t ldy) {
 #if defined(__AVX512F__)
-  constexpr int R = 4, T = 2;
+  constexpr int R = 8, T = 3, GemvRows = 4;
 #else
-  constexpr int R = 2, T = 2;
+  constexpr int R = 2, T = 2, GemvRows = 2;
 #endif
+  static_assert(kBf16RowsPerPass % R == 0 && kBf16TokensPerPass % T == 0, "whole tiles per matmul pass");
   constexpr size_t kLongRow = 6144;
   auto run = [&](auto multi_row_gemv) {
-    run_tiles<uint16_t, float, tile_bf16<R, T>, tile_bf16<R, 1>, tile_bf16<1, T>, tile_bf16<1, 1>,
-              decltype(multi_row_gemv)::value, R, T>(n, n / 32, w, w_stride, rows, x, x_stride, n_tok, y, ldy);
+    run_tiles<uint16_t, float, tile_bf16<R, T>, tile_bf16<GemvRows, 1>, tile_bf16<1, T>, tile_bf16<1, 1>,
+              decltype(multi_row_gemv)::value, R, T, GemvRows>(n, n / 32, w, w_stride, rows, x, x_stride, n_tok, y,
+                                                               ldy);
   };
   if (n >= kLongRow) {
     run(std::true_type{});
