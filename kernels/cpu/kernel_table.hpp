@@ -18,6 +18,7 @@ using VecDotFn = float (*)(size_t n, const void* w_row, const void* x_prepared);
 struct MatmulTable {
   QuantizeActivationsFn quantize_q8a;   // for Q4_0, Q4_1, Q5_0, Q5_1, Q8_0
   QuantizeActivationsFn quantize_q8k;   // for Q4_K, Q5_K, Q6_K
+  QuantizeActivationsFn order_bf16;     // for BF16: F32 in the bf16_pairs order (matmul.cpp)
   VecDotFn dot_f32, dot_f16, dot_bf16;  // activations stay F32
   VecDotFn dot_q4_0, dot_q4_1, dot_q5_0, dot_q5_1, dot_q8_0;
   VecDotFn dot_q4_k, dot_q5_k, dot_q6_k;

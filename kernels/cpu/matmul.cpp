@@ -224,15 +224,9 @@ void prepare_activations(DType w, const float* x, size_t cols, void* out) {
     case ActKind::f32:
       std::memcpy(out, x, cols * sizeof(float));
       return;
-    case ActKind::bf16_pairs: {
-      auto* o = static_cast<float*>(out);
-      size_t i = 0;
-      for (; i + 32 <= cols; i += 32) {
-        for (size_t k = 0; k < 16; ++k) o[i + k] = x[i + 2 * k], o[i + 16 + k] = x[i + 2 * k + 1];
-      }
-      std::memcpy(o + i, x + i, (cols - i) * sizeof(float));
+    case ActKind::bf16_pairs:
+      t.order_bf16(x, cols, out);
       return;
-    }
     case ActKind::q8a:
       t.quantize_q8a(x, cols, out);
       return;

@@ -127,6 +127,17 @@ void act_scale(float amax, float& d, float& inv) {
   return s;
 }
 
+// x in that order: each full run of 32 as its even-indexed values, then its
+// odd-indexed ones; the tail past the last run as it is.
+[[maybe_unused]] void order_bf16_portable(const float* x, size_t n, void* out) {
+  auto* o = static_cast<float*>(out);
+  size_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    for (size_t k = 0; k < 16; ++k) o[i + k] = x[i + 2 * k], o[i + 16 + k] = x[i + 2 * k + 1];
+  }
+  std::memcpy(o + i, x + i, (n - i) * sizeof(float));
+}
+
 // Level q (before the type's offset) of element j of a 32-element block.
 int nibble(const uint8_t* qs, int j) {
   return j < kQK / 2 ? (qs[j] & 0x0f) : (qs[j - kQK / 2] >> 4);
@@ -592,16 +603,44 @@ float dot_bf16_simd(size_t n, const void* w, const void* x) {
 }
 #endif  // __AVX512F__
 
+// order_bf16_portable with permutes: a run of 32 is 2 (4) loads.
+void order_bf16_simd(const float* x, size_t n, void* out) {
+  auto* o = static_cast<float*>(out);
+  size_t i = 0;
+#if defined(__AVX512F__)
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+  for (; i + 32 <= n; i += 32) {
+    const __m512 a = _mm512_loadu_ps(x + i), b = _mm512_loadu_ps(x + i + 16);
+    _mm512_storeu_ps(o + i, _mm512_permutex2var_ps(a, even, b));
+    _mm512_storeu_ps(o + i + 16, _mm512_permutex2var_ps(a, odd, b));
+  }
+#else
+  // Each 8 values as their 4 even ones, then their 4 odd ones; then the
+  // halves of two such vectors are paired up.
+  const __m256i split = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+  for (; i + 32 <= n; i += 32) {
+    __m256 v[4];
+    for (int k = 0; k < 4; ++k) v[k] = _mm256_permutevar8x32_ps(_mm256_loadu_ps(x + i + 8 * k), split);
+    _mm256_storeu_ps(o + i, _mm256_permute2f128_ps(v[0], v[1], 0x20));
+    _mm256_storeu_ps(o + i + 8, _mm256_permute2f128_ps(v[2], v[3], 0x20));
+    _mm256_storeu_ps(o + i + 16, _mm256_permute2f128_ps(v[0], v[1], 0x31));
+    _mm256_storeu_ps(o + i + 24, _mm256_permute2f128_ps(v[2], v[3], 0x31));
+  }
+#endif
+  std::memcpy(o + i, x + i, (n - i) * sizeof(float));
+}
+
 constexpr MatmulTable kTable = {
-    quantize_q8a_simd, quantize_q8k_simd, dot_f32_simd,      dot_f16_simd,  dot_bf16_simd,
-    dot_q4_0_portable, dot_q4_1_simd,     dot_q5_0_simd,     dot_q5_1_simd, dot_q8_0_portable,
-    dot_q4_k_portable, dot_q5_k_simd,     dot_q6_k_portable,
+    quantize_q8a_simd, quantize_q8k_simd, order_bf16_simd, dot_f32_simd,      dot_f16_simd,
+    dot_bf16_simd,     dot_q4_0_portable, dot_q4_1_simd,   dot_q5_0_simd,     dot_q5_1_simd,
+    dot_q8_0_portable, dot_q4_k_portable, dot_q5_k_simd,   dot_q6_k_portable,
 };
 #else
 constexpr MatmulTable kTable = {
-    quantize_q8a_portable, quantize_q8k_portable, dot_f32_portable,  dot_f16_portable,  dot_bf16_portable,
-    dot_q4_0_portable,     dot_q4_1_portable,     dot_q5_0_portable, dot_q5_1_portable, dot_q8_0_portable,
-    dot_q4_k_portable,     dot_q5_k_portable,     dot_q6_k_portable,
+    quantize_q8a_portable, quantize_q8k_portable, order_bf16_portable, dot_f32_portable,  dot_f16_portable,
+    dot_bf16_portable,     dot_q4_0_portable,     dot_q4_1_portable,   dot_q5_0_portable, dot_q5_1_portable,
+    dot_q8_0_portable,     dot_q4_k_portable,     dot_q5_k_portable,   dot_q6_k_portable,
 };
 #endif
 

@@ -196,6 +196,29 @@ TEST(Matvec, SimdPathsMatchPortablePath) {
 }
 
 // A row range writes exactly those rows, with the values a full call gives.
+// BF16 activations go into the bf16_pairs order (each run of 32: the even
+// values, then the odd ones; the tail as it is) the same way on every path.
+TEST(PrepareActivations, Bf16PairsOrderOnEveryPath) {
+  IsaGuard guard;
+  for (size_t cols : {7, 32, 64, 203}) {
+    std::vector<float> x(cols);
+    for (size_t i = 0; i < cols; ++i) x[i] = static_cast<float>(i);
+    std::vector<float> want(cols);
+    size_t i = 0;
+    for (; i + 32 <= cols; i += 32) {
+      for (size_t k = 0; k < 32; ++k) want[i + k] = static_cast<float>(i + (k < 16 ? 2 * k : 2 * (k - 16) + 1));
+    }
+    for (; i < cols; ++i) want[i] = static_cast<float>(i);
+    for (Isa isa : supported_isas()) {
+      set_active_isa(isa);
+      ASSERT_EQ(activation_row_bytes(DType::BF16, cols), cols * sizeof(float));
+      std::vector<float> got(cols, -1.0f);
+      prepare_activations(DType::BF16, x.data(), cols, got.data());
+      EXPECT_EQ(got, want) << cols << " columns on " << isa_name(isa);
+    }
+  }
+}
+
 TEST(Matvec, RowRangeWritesOnlyItsRows) {
   for (DType t : {DType::Q4_K, DType::Q4_0}) {
     const Problem p = make_problem(t, 20, 512, 5);
