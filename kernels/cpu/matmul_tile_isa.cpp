@@ -705,10 +705,14 @@ void run_tiles(size_t nb, size_t groups, const void* w, size_t w_stride, size_t 
       Tile1T(nb, wr, xt, yr, Prefetch{});
     }
   }
+  // Tokens left over after whole token tiles find the rows in cache (the
+  // tiles just read them): several rows per pass then beat one dependent
+  // chain per row whatever the type.
+  const bool multi_row = MultiRowGemv || t > 0;
   for (; t < n_tok; ++t) {
     xt[0] = act(t);
     size_t r = 0;
-    for (; MultiRowGemv && r + GemvRows <= rows; r += GemvRows) {
+    for (; multi_row && r + GemvRows <= rows; r += GemvRows) {
       for (int k = 0; k < GemvRows; ++k) wr[k] = row(r + k);
       yr[0] = y + t * ldy + r;
       TileR1(nb, wr, xt, yr, next(r + GemvRows, GemvRows));
