@@ -58,6 +58,16 @@ Decoder::Decoder(ModelPlan plan, Weights weights) : plan_(std::move(plan)), weig
     c.layer_scalar = read_floats(*lw.layer_scalar).at(0);
     consts_.push_back(std::move(c));
   }
+  for (const LayerPlan& lp : plan_.layers) {
+    const RopeKind kind{lp.head_dim, lp.rope_pairs, lp.rope_theta};
+    size_t k = 0;
+    while (k < rope_kinds_.size() && (rope_kinds_[k].head_dim != kind.head_dim || rope_kinds_[k].pairs != kind.pairs ||
+                                      rope_kinds_[k].theta != kind.theta)) {
+      ++k;
+    }
+    if (k == rope_kinds_.size()) rope_kinds_.push_back(kind);
+    rope_kind_.push_back(k);
+  }
 }
 
 Context::Context(const Decoder& decoder, size_t n_ctx, size_t max_chunk, size_t n_threads, kernels::DType kv_type)
@@ -123,8 +133,8 @@ Context::Context(const Decoder& decoder, size_t n_ctx, size_t max_chunk, size_t 
   // Split attention of one token: segments of its positions x query heads.
   const size_t segments = n_ctx / static_cast<size_t>(kernels::kAttentionSegment) + 2;
   attn_split_.assign(segments * p.n_heads * (p.max_head_dim() + 2), 0.0f);
-  cos_.assign(T * p.max_head_dim() / 2, 0.0f);
-  sin_.assign(T * p.max_head_dim() / 2, 0.0f);
+  cos_.assign(decoder.rope_kinds_.size() * T * p.max_head_dim() / 2, 0.0f);
+  sin_.assign(decoder.rope_kinds_.size() * T * p.max_head_dim() / 2, 0.0f);
 }
 
 size_t Context::kv_bytes() const {
@@ -212,7 +222,20 @@ void Decoder::forward_chunk(Context& c, const int32_t* tokens, size_t n, Logits 
   for (size_t t = 0; t < n; ++t) {
     table_row(*weights_.embed, static_cast<size_t>(tokens[t]), &c.x_[t * H]);
   }
-  kernels::scale(c.x_.data(), p.embed_scale, c.x_.data(), n * H);
+  c.for_rows(n, [&](size_t a, size_t b) { kernels::scale(&c.x_[a * H], p.embed_scale, &c.x_[a * H], (b - a) * H); });
+
+  // RoPE angles of the chunk's positions, once per kind of rotation.
+  for (size_t k = 0; k < rope_kinds_.size(); ++k) {
+    const RopeKind& rk = rope_kinds_[k];
+    float* cos = &c.cos_[k * c.max_chunk_ * (p.max_head_dim() / 2)];
+    float* sin = &c.sin_[k * c.max_chunk_ * (p.max_head_dim() / 2)];
+    c.for_rows(n, [&](size_t a, size_t b) {
+      for (size_t t = a; t < b; ++t) {
+        kernels::rope_angles(pos0 + static_cast<int64_t>(t), rk.head_dim, rk.pairs, rk.theta, &cos[t * rk.pairs],
+                             &sin[t * rk.pairs]);
+      }
+    });
+  }
 
   // Layers that read another layer's KV cache write none, so for all but the
   // last token their output is never used: when only the last token's logits
@@ -239,13 +262,15 @@ void Decoder::forward_chunk(Context& c, const int32_t* tokens, size_t n, Logits 
     auto project = [&](size_t row0, size_t rows, size_t layers) {
       const size_t width = layers * P;
       linear_rows(c.exec(), *weights_.ple_model_proj, width, &c.x_[row0 * H], rows, &c.ple_[row0 * LP], LP);
-      for (size_t t = row0; t < row0 + rows; ++t) {
-        float* e = &c.ple_[t * LP];
-        kernels::scale(e, 1.0f / std::sqrt(static_cast<float>(H)), e, width);
-        kernels::rms_norm(e, ple_proj_norm_.data(), e, layers, P, p.eps);
-        kernels::add(e, &c.ple_tok_[t * LP], e, width);
-        kernels::scale(e, 1.0f / std::sqrt(2.0f), e, width);
-      }
+      c.for_rows(rows, [&](size_t a, size_t b) {
+        for (size_t t = row0 + a; t < row0 + b; ++t) {
+          float* e = &c.ple_[t * LP];
+          kernels::scale(e, 1.0f / std::sqrt(static_cast<float>(H)), e, width);
+          kernels::rms_norm(e, ple_proj_norm_.data(), e, layers, P, p.eps);
+          kernels::add(e, &c.ple_tok_[t * LP], e, width);
+          kernels::scale(e, 1.0f / std::sqrt(2.0f), e, width);
+        }
+      });
     };
     if (tail == L) {
       project(0, n, L);
@@ -289,7 +314,10 @@ void Decoder::forward_chunk(Context& c, const int32_t* tokens, size_t n, Logits 
       ffn_block(c, l, out0, out_rows);
     }
     if (p.ple_dim > 0) ple_block(c, l, out0, out_rows);
-    kernels::scale(&c.x_[out0 * H], consts_[l].layer_scalar, &c.x_[out0 * H], out_rows * H);
+    float* out = &c.x_[out0 * H];
+    c.for_rows(out_rows, [&](size_t a, size_t b) {
+      kernels::scale(&out[a * H], consts_[l].layer_scalar, &out[a * H], (b - a) * H);
+    });
   }
   if (!sources_stored) store_sources();
   c.n_past_ += n;
@@ -343,21 +371,16 @@ void Decoder::attention_block(Context& c, size_t l, size_t row0, size_t rows, si
   const size_t skip = out0 - row0, q_rows = rows - skip;  // rows without and with queries
   float* x = &c.x_[row0 * H];
 
-  kernels::rms_norm(x, k.attn_norm.data(), c.xn_.data(), rows, H, p.eps);
+  c.for_rows(rows, [&](size_t a, size_t b) {
+    kernels::rms_norm(&x[a * H], k.attn_norm.data(), &c.xn_[a * H], b - a, H, p.eps);
+  });
 
-  // RoPE angles of these positions for this layer's type.
+  // RoPE angles of these positions (forward_chunk computed those of the
+  // chunk for this layer's kind of rotation).
   const size_t pairs = lp.rope_pairs;
-  for (size_t t = 0; t < rows; ++t) {
-    kernels::rope_angles(qpos0 + static_cast<int64_t>(t), d, pairs, lp.rope_theta, &c.cos_[t * pairs],
-                         &c.sin_[t * pairs]);
-  }
-  // Rotates `count` rows of heads, the first of them at row `first`.
-  auto rotate = [&](float* heads, size_t n_heads, size_t first, size_t count) {
-    for (size_t t = 0; t < count; ++t) {
-      const size_t at = (first + t) * pairs;
-      kernels::rope(heads + t * n_heads * d, n_heads, d, &c.cos_[at], &c.sin_[at], pairs);
-    }
-  };
+  const size_t angles = rope_kind_[l] * c.max_chunk_ * (p.max_head_dim() / 2) + row0 * pairs;
+  const float* cos = &c.cos_[angles];
+  const float* sin = &c.sin_[angles];
 
   // Projections: queries, and keys and values where the layer has its own
   // cache (V is the raw K projection on K=V layers), as one pass.
@@ -376,8 +399,13 @@ void Decoder::attention_block(Context& c, size_t l, size_t row0, size_t rows, si
   }
 
   // Queries: per-head RMSNorm with weight, RoPE.
-  kernels::rms_norm(c.q_.data(), k.q_norm.data(), c.q_.data(), q_rows * nq, d, p.eps);
-  rotate(c.q_.data(), nq, skip, q_rows);
+  c.for_rows(q_rows, [&](size_t a, size_t b) {
+    for (size_t t = a; t < b; ++t) {
+      float* q = &c.q_[t * nq * d];
+      kernels::rms_norm(q, k.q_norm.data(), q, nq, d, p.eps);
+      kernels::rope(q, nq, d, &cos[(skip + t) * pairs], &sin[(skip + t) * pairs], pairs);
+    }
+  });
 
   kernels::AttentionArgs a;
   a.q = c.q_.data();
@@ -392,13 +420,19 @@ void Decoder::attention_block(Context& c, size_t l, size_t row0, size_t rows, si
 
   if (own_kv) {
     // Keys of this layer get their norm and RoPE, values a weightless norm.
-    kernels::rms_norm(kb, k.k_norm.data(), kb, rows * nkv, d, p.eps);
-    rotate(kb, nkv, 0, rows);
-    kernels::rms_norm(vb, nullptr, vb, rows * nkv, d, p.eps);
-    if (c.kv_type_ == kernels::DType::F16) {
-      round_to_f16(kb, rows * nkv * d);
-      round_to_f16(vb, rows * nkv * d);
-    }
+    c.for_rows(rows, [&](size_t a, size_t b) {
+      for (size_t t = a; t < b; ++t) {
+        float* kt = kb + t * nkv * d;
+        float* vt = vb + t * nkv * d;
+        kernels::rms_norm(kt, k.k_norm.data(), kt, nkv, d, p.eps);
+        kernels::rope(kt, nkv, d, &cos[t * pairs], &sin[t * pairs], pairs);
+        kernels::rms_norm(vt, nullptr, vt, nkv, d, p.eps);
+        if (c.kv_type_ == kernels::DType::F16) {
+          round_to_f16(kt, nkv * d);
+          round_to_f16(vt, nkv * d);
+        }
+      }
+    });
     // Rows without queries go into the cache first, where the queries after
     // them read them (as they would had they come in an earlier chunk).
     if (skip > 0) kernels::kv_store(c.caches_[l], qpos0, skip, kb, vb);
@@ -430,8 +464,11 @@ void Decoder::attention_block(Context& c, size_t l, size_t row0, size_t rows, si
   if (q_rows == 0) return;
 
   linear(c.exec(), *w.o, c.attn_.data(), q_rows, c.tmp_.data());
-  kernels::rms_norm(c.tmp_.data(), k.post_attn_norm.data(), c.tmp_.data(), q_rows, H, p.eps);
-  kernels::add(&x[skip * H], c.tmp_.data(), &x[skip * H], q_rows * H);
+  c.for_rows(q_rows, [&](size_t a, size_t b) {
+    float* o = &c.tmp_[a * H];
+    kernels::rms_norm(o, k.post_attn_norm.data(), o, b - a, H, p.eps);
+    kernels::add(&x[(skip + a) * H], o, &x[(skip + a) * H], (b - a) * H);
+  });
 }
 
 // The dense GeGLU MLP of layer l on the residual rows x: writes
@@ -441,19 +478,24 @@ void Decoder::dense_mlp(Context& c, size_t l, const float* x, size_t rows, const
   const ModelPlan& p = plan_;
   const LayerWeights& w = weights_.layers[l];
   const size_t H = p.hidden, F = p.layers[l].ffn_dim;
-  kernels::rms_norm(x, consts_[l].ffn_norm.data(), c.xn_.data(), rows, H, p.eps);
+  c.for_rows(rows, [&](size_t a, size_t b) {
+    kernels::rms_norm(&x[a * H], consts_[l].ffn_norm.data(), &c.xn_[a * H], b - a, H, p.eps);
+  });
   const LinearJob gate_up[] = {{w.gate, c.xn_.data(), c.gate_.data()}, {w.up, c.xn_.data(), c.up_.data()}};
   linears(c.exec(), gate_up, rows);
-  kernels::geglu(c.gate_.data(), c.up_.data(), c.gate_.data(), rows * F);
+  c.for_rows(rows,
+             [&](size_t a, size_t b) { kernels::geglu(&c.gate_[a * F], &c.up_[a * F], &c.gate_[a * F], (b - a) * F); });
   linear(c.exec(), *w.down, c.gate_.data(), rows, c.tmp_.data());
-  kernels::rms_norm(c.tmp_.data(), post_norm.data(), c.tmp_.data(), rows, H, p.eps);
+  c.for_rows(rows, [&](size_t a, size_t b) {
+    kernels::rms_norm(&c.tmp_[a * H], post_norm.data(), &c.tmp_[a * H], b - a, H, p.eps);
+  });
 }
 
 void Decoder::ffn_block(Context& c, size_t l, size_t row0, size_t rows) const {
   const size_t H = plan_.hidden;
   float* x = &c.x_[row0 * H];
   dense_mlp(c, l, x, rows, consts_[l].post_ffn_norm);
-  kernels::add(x, c.tmp_.data(), x, rows * H);
+  c.for_rows(rows, [&](size_t a, size_t b) { kernels::add(&x[a * H], &c.tmp_[a * H], &x[a * H], (b - a) * H); });
 }
 
 void Decoder::moe_block(Context& c, size_t l, size_t row0, size_t rows) const {
@@ -556,13 +598,19 @@ void Decoder::ple_block(Context& c, size_t l, size_t row0, size_t rows) const {
   const size_t H = p.hidden, P = p.ple_dim, LP = p.layers.size() * P;
   float* x = &c.x_[row0 * H];
   linear(c.exec(), *w.ple_gate, x, rows, c.gate_.data());
-  kernels::gelu_tanh(c.gate_.data(), c.gate_.data(), rows * P);
-  for (size_t t = 0; t < rows; ++t) {
-    kernels::mul(&c.gate_[t * P], &c.ple_[(row0 + t) * LP + l * P], &c.gate_[t * P], P);
-  }
+  c.for_rows(rows, [&](size_t a, size_t b) {
+    for (size_t t = a; t < b; ++t) {
+      float* g = &c.gate_[t * P];
+      kernels::gelu_tanh(g, g, P);
+      kernels::mul(g, &c.ple_[(row0 + t) * LP + l * P], g, P);
+    }
+  });
   linear(c.exec(), *w.ple_proj, c.gate_.data(), rows, c.tmp_.data());
-  kernels::rms_norm(c.tmp_.data(), consts_[l].ple_norm.data(), c.tmp_.data(), rows, H, p.eps);
-  kernels::add(x, c.tmp_.data(), x, rows * H);
+  c.for_rows(rows, [&](size_t a, size_t b) {
+    float* o = &c.tmp_[a * H];
+    kernels::rms_norm(o, consts_[l].ple_norm.data(), o, b - a, H, p.eps);
+    kernels::add(&x[a * H], o, &x[a * H], (b - a) * H);
+  });
 }
 
 }  // namespace gemma4::model

@@ -65,6 +65,8 @@ class Decoder {
   std::vector<float> forward(Context& ctx, std::span<const int32_t> tokens, Logits which) const;
 
  private:
+  friend class Context;  // sizes its buffers from rope_kinds_
+
   struct LayerConsts {  // small per-layer vectors, converted to F32 once at load
     std::vector<float> attn_norm, q_norm, k_norm, post_attn_norm, ffn_norm, post_ffn_norm;
     std::vector<float> post_ffn_norm_1, pre_ffn_norm_2, post_ffn_norm_2, router_scale, expert_scale;
@@ -80,9 +82,18 @@ class Decoder {
   void ple_block(Context& ctx, size_t layer, size_t row0, size_t rows) const;
   static void run_attention(Context& ctx, const kernels::AttentionArgs& args);
 
+  // The distinct rotations of the layers (E2B: one for its sliding layers,
+  // one for its full ones): each chunk computes their angles once.
+  struct RopeKind {
+    size_t head_dim, pairs;
+    float theta;
+  };
+
   ModelPlan plan_;
   Weights weights_;
   std::vector<LayerConsts> consts_;
+  std::vector<RopeKind> rope_kinds_;
+  std::vector<size_t> rope_kind_;  // per layer, an index into rope_kinds_
   std::vector<float> final_norm_, ple_proj_norm_;
 };
 
@@ -117,6 +128,18 @@ class Context {
  private:
   friend class Decoder;
   Exec exec() { return Exec{*pool_, scratch_}; }
+  // Per-row work f(begin, end) on rows [0, rows): split across the threads
+  // for a prompt chunk, inline for a few rows (waking the threads would cost
+  // more than the work). Each row comes out the same whichever thread has it.
+  template <typename F>
+  void for_rows(size_t rows, F f) {
+    constexpr size_t kMinRows = 16;
+    if (rows < kMinRows || pool_->size() == 1) {
+      if (rows > 0) f(size_t{0}, rows);
+      return;
+    }
+    pool_->parallel_for(rows, std::move(f));
+  }
 
   std::unique_ptr<runtime::ThreadPool> pool_;
   runtime::MatmulScratch scratch_;
@@ -139,6 +162,8 @@ class Context {
   std::vector<float, UninitializedAllocator<float>> ple_, ple_tok_;
   std::vector<float, UninitializedAllocator<float>> moe_in_, moe_out_, moe_gather_, expert_buf_, expert_out_, router_;
   std::vector<float, UninitializedAllocator<float>> attn_split_;  // segment states of split attention
+  // RoPE angles of the chunk's positions, [kind][max_chunk][pairs] (kinds:
+  // Decoder::rope_kinds_).
   std::vector<float, UninitializedAllocator<float>> cos_, sin_;
   std::vector<std::byte> row_buf_;  // a per-layer embedding row read from the file
 };

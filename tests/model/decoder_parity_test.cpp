@@ -95,13 +95,18 @@ TEST_P(DecoderParity, LastRowEqualsTheLastRowOfAll) {
 TEST_P(DecoderParity, OneAndTwoThreadsGiveBitwiseIdenticalLogits) {
   const Reference ref = read_reference(GetParam());
   auto m = gemma4::model::load_model(fixture(GetParam()));
-  Context one(*m->decoder, 64, 5, 1), two(*m->decoder, 64, 5, 2), three(*m->decoder, 64, 5, 3);
-  const auto a = m->decoder->forward(one, ref.prompt, Logits::all);
-  const auto b = m->decoder->forward(two, ref.prompt, Logits::all);
-  const auto c = m->decoder->forward(three, ref.prompt, Logits::all);
-  ASSERT_EQ(a.size(), b.size());
-  EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * sizeof(float)));
-  EXPECT_EQ(0, std::memcmp(a.data(), c.data(), a.size() * sizeof(float)));
+  // Chunks of 5 rows, and of the whole prompt (enough rows for the per-row
+  // work to be split across the threads too).
+  ASSERT_GE(ref.prompt.size(), 16u);
+  for (size_t chunk : {size_t{5}, size_t{64}}) {
+    Context one(*m->decoder, 64, chunk, 1), two(*m->decoder, 64, chunk, 2), three(*m->decoder, 64, chunk, 3);
+    const auto a = m->decoder->forward(one, ref.prompt, Logits::all);
+    const auto b = m->decoder->forward(two, ref.prompt, Logits::all);
+    const auto c = m->decoder->forward(three, ref.prompt, Logits::all);
+    ASSERT_EQ(a.size(), b.size());
+    EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * sizeof(float))) << "chunks of " << chunk;
+    EXPECT_EQ(0, std::memcmp(a.data(), c.data(), a.size() * sizeof(float))) << "chunks of " << chunk;
+  }
 }
 
 TEST_P(DecoderParity, ContextRestoredToAnEarlierPositionContinuesIdentically) {
