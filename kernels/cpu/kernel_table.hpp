@@ -31,11 +31,9 @@ struct MatmulTable {
 using TileDotFn = void (*)(size_t n, const void* w, size_t w_stride, size_t rows, const void* x, size_t x_stride,
                            size_t n_tok, float* y, size_t ldy);
 
-// BF16 matmul hands the tile kernel this many rows per call, and token
-// tiles of a multiple of this many tokens (matmul.cpp): whole tiles of every
-// path's bf16 kernel (matmul_tile_isa.cpp), so no row or token falls to the
-// slower one-row or one-token forms.
-inline constexpr size_t kBf16RowsPerPass = 8;
+// BF16 matmul hands the tile kernel token tiles of a multiple of this many
+// tokens (matmul.cpp): whole tiles of every path's bf16 kernel
+// (matmul_tile_isa.cpp), so no token falls to the slower one-token form.
 inline constexpr size_t kBf16TokensPerPass = 6;
 
 struct TileKernels {
