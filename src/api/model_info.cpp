@@ -166,7 +166,7 @@ uint64_t buffer_bytes(const ModelInfo& info, uint64_t context, uint64_t T) {
   if (info.ple_dim > 0) floats += 2 * T * L * info.ple_dim;
   if (info.experts > 0) {
     const uint64_t slots = std::max<uint64_t>(info.experts_per_token, T);
-    floats += 3 * T * H + slots * 2 * info.expert_ffn + slots * H + info.experts;
+    floats += 3 * T * H + slots * 2 * info.expert_ffn + slots * H + T * info.experts;
   }
   floats += (context / 256 + 2) * info.heads * (max_hd + 2);  // split attention (kAttentionSegment)
   // Rotary cos and sin: per kind of rotation (the sliding and the full

@@ -128,7 +128,7 @@ Context::Context(const Decoder& decoder, size_t n_ctx, size_t max_chunk, size_t 
     expert_buf_.resize(slots * 2 * p.expert_dim);
     expert_out_.resize(slots * H);
     moe_gather_.resize(T * H);
-    router_.assign(p.n_experts, 0.0f);
+    router_.assign(T * p.n_experts, 0.0f);
   }
   // Split attention of one token: segments of its positions x query heads.
   const size_t segments = n_ctx / static_cast<size_t>(kernels::kAttentionSegment) + 2;
@@ -510,26 +510,30 @@ void Decoder::moe_block(Context& c, size_t l, size_t row0, size_t rows) const {
 
   // Router: weightless norm of r, times its scale and H^-1/2; softmax over
   // all experts; the top k renormalised and scaled per expert.
-  kernels::rms_norm(x, nullptr, c.moe_in_.data(), rows, H, p.eps);
-  const float root = 1.0f / std::sqrt(static_cast<float>(H));
-  for (size_t t = 0; t < rows; ++t) {
-    float* z = &c.moe_in_[t * H];
-    kernels::mul(z, k.router_scale.data(), z, H);
-    kernels::scale(z, root, z, H);
-  }
   // Experts read their own norm of r (xn_ is free again: the dense branch is done).
   float* expert_in = c.xn_.data();
-  kernels::rms_norm(x, k.pre_ffn_norm_2.data(), expert_in, rows, H, p.eps);
+  const float root = 1.0f / std::sqrt(static_cast<float>(H));
+  c.for_rows(rows, [&](size_t a, size_t b) {
+    kernels::rms_norm(&x[a * H], nullptr, &c.moe_in_[a * H], b - a, H, p.eps);
+    for (size_t t = a; t < b; ++t) {
+      float* z = &c.moe_in_[t * H];
+      kernels::mul(z, k.router_scale.data(), z, H);
+      kernels::scale(z, root, z, H);
+    }
+    kernels::rms_norm(&x[a * H], k.pre_ffn_norm_2.data(), &expert_in[a * H], b - a, H, p.eps);
+  });
 
-  // Routing: each token's top k experts and their weights.
+  // Routing: each token's top k experts and their weights (the router's
+  // logits of all the rows as one matrix product).
   const size_t K = p.n_experts_used;
   std::vector<uint32_t> idx(rows * K);
   std::vector<float> weight(rows * K);
   std::vector<size_t> got(rows);
+  linear(c.exec(), *w.router, c.moe_in_.data(), rows, c.router_.data());
   for (size_t t = 0; t < rows; ++t) {
-    linear(c.exec(), *w.router, &c.moe_in_[t * H], 1, c.router_.data());
-    kernels::softmax(c.router_.data(), E);
-    got[t] = kernels::top_k(c.router_.data(), E, K, &idx[t * K], &weight[t * K]);
+    float* logits = &c.router_[t * E];
+    kernels::softmax(logits, E);
+    got[t] = kernels::top_k(logits, E, K, &idx[t * K], &weight[t * K]);
     float sum = 0.0f;
     for (size_t j = 0; j < got[t]; ++j) sum += weight[t * K + j];
     for (size_t j = 0; j < got[t]; ++j) weight[t * K + j] = weight[t * K + j] / sum * k.expert_scale[idx[t * K + j]];
@@ -571,10 +575,12 @@ void Decoder::moe_block(Context& c, size_t l, size_t row0, size_t rows) const {
         std::copy_n(&expert_in[toks[i].first * H], H, &c.moe_gather_[i * H]);
       }
       linear(c.exec(), w.expert_gate_up[e], c.moe_gather_.data(), n, c.expert_buf_.data());
-      for (size_t i = 0; i < n; ++i) {
-        float* h = &c.expert_buf_[i * 2 * I];
-        kernels::geglu(h, h + I, h, I);
-      }
+      c.for_rows(n, [&](size_t a, size_t b) {
+        for (size_t i = a; i < b; ++i) {
+          float* h = &c.expert_buf_[i * 2 * I];
+          kernels::geglu(h, h + I, h, I);
+        }
+      });
       // geglu left each token's I values at the start of its 2I-wide row:
       // pack them so the down projection reads [n][I].
       for (size_t i = 1; i < n; ++i) std::copy_n(&c.expert_buf_[i * 2 * I], I, &c.expert_buf_[i * I]);
@@ -584,12 +590,15 @@ void Decoder::moe_block(Context& c, size_t l, size_t row0, size_t rows) const {
       }
     }
   }
-  kernels::rms_norm(c.moe_out_.data(), k.post_ffn_norm_2.data(), c.moe_out_.data(), rows, H, p.eps);
-
-  // Combine both branches, the shared post-norm, residual.
-  kernels::add(c.tmp_.data(), c.moe_out_.data(), c.tmp_.data(), rows * H);
-  kernels::rms_norm(c.tmp_.data(), k.post_ffn_norm.data(), c.tmp_.data(), rows, H, p.eps);
-  kernels::add(x, c.tmp_.data(), x, rows * H);
+  // Both branches combined, the shared post-norm, residual.
+  c.for_rows(rows, [&](size_t a, size_t b) {
+    float* moe = &c.moe_out_[a * H];
+    float* o = &c.tmp_[a * H];
+    kernels::rms_norm(moe, k.post_ffn_norm_2.data(), moe, b - a, H, p.eps);
+    kernels::add(o, moe, o, (b - a) * H);
+    kernels::rms_norm(o, k.post_ffn_norm.data(), o, b - a, H, p.eps);
+    kernels::add(&x[a * H], o, &x[a * H], (b - a) * H);
+  });
 }
 
 void Decoder::ple_block(Context& c, size_t l, size_t row0, size_t rows) const {
