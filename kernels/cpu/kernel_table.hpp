@@ -33,7 +33,8 @@ using TileDotFn = void (*)(size_t n, const void* w, size_t w_stride, size_t rows
 
 // BF16 matmul hands the tile kernel token tiles of a multiple of this many
 // tokens (matmul.cpp): whole tiles of every path's bf16 kernel
-// (matmul_tile_isa.cpp), so no token falls to the slower one-token form.
+// (matmul_tile_isa.cpp), so only the last token tile can leave tokens over
+// for the slower one-token form.
 inline constexpr size_t kBf16TokensPerPass = 6;
 
 struct TileKernels {

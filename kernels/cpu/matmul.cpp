@@ -202,14 +202,14 @@ constexpr size_t kTokensPerTile = 32;
 // quantized ones: the activations of all the tokens do not stay in L2, and
 // streaming them from L3 again for every row tile held BF16 GEMM to ~60 % of
 // the rate of its kernel. For them the token tile is the outer loop, sized so
-// its activations (~384 KiB) stay in L2, and the rows run over it a group at
+// its activations (~768 KiB) stay in L2, and the rows run over it a group at
 // a time (the tile kernel's bf16_gemm).
 // Single thread, 512 tokens: 47-61 GFLOP/s -> 82-95 on the E2B-31B shapes.
 bool tokens_outside(ActKind act) {
   return act == ActKind::bf16_pairs;
 }
 size_t tokens_per_outer_tile(size_t x_stride) {
-  const size_t fit = (1024 * 1024) / std::max<size_t>(x_stride, 1);
+  const size_t fit = (768 * 1024) / std::max<size_t>(x_stride, 1);
   return std::clamp<size_t>(fit / kBf16TokensPerPass, 1, 40) * kBf16TokensPerPass;
 }
 

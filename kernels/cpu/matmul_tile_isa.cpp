@@ -668,9 +668,10 @@ template <typename Weight, typename Act>
 using TileFn = void (*)(size_t, const Weight* const*, const Act* const*, float* const*, const Prefetch&);
 
 // Runs the tile kernels over rows x tokens, y[t * ldy + r]: RowsPerTile rows
-// x TokensPerTile tokens at a time, then the leftover rows and tokens singly.
-// Single tokens (decode) go GemvRows rows at a time only where MultiRowGemv
-// says so.
+// x TokensPerTile tokens at a time, then the leftover rows one at a time, then
+// the leftover tokens one at a time (GemvRows rows per pass after whole token
+// tiles, see below). Single tokens (decode) go GemvRows rows at a time only
+// where MultiRowGemv says so.
 template <typename Weight, typename Act, TileFn<Weight, Act> TileRT, TileFn<Weight, Act> TileR1,
           TileFn<Weight, Act> Tile1T, TileFn<Weight, Act> Tile11, bool MultiRowGemv, int RowsPerTile = kMaxR,
           int TokensPerTile = kMaxT, int GemvRows = RowsPerTile>
@@ -763,15 +764,16 @@ void bf16_gemm(size_t n, const unsigned char* w, size_t w_stride, size_t rows, c
   size_t r = 0;
   for (; r + R <= rows; r += R) {
     for (int k = 0; k < R; ++k) wr[k] = row(r + k);
-    const size_t next_rows = std::min<size_t>(R, rows - r - R);
-    const size_t next_bytes = next_rows * w_stride;
-    const size_t share = round64((next_bytes + passes - 1) / std::max<size_t>(passes, 1));  // per pass
+    const size_t next_bytes = std::min<size_t>(R, rows - r - R) * w_stride;
+    const bool prefetch = passes > 0 && next_bytes > 0;
+    const size_t share = prefetch ? round64((next_bytes + passes - 1) / passes) : 0;  // per pass
     const size_t per_step = std::max<size_t>(64, round64((share + steps - 1) / steps));
     for (size_t p = 0; p < passes; ++p) {
       for (int k = 0; k < T; ++k) xt[k] = act(p * T + k), yt[k] = y + (p * T + k) * ldy + r;
       const size_t first = p * share;
-      const Prefetch pf{w + (r + R) * w_stride + first, first < next_bytes ? std::min(share, next_bytes - first) : 0,
-                        per_step};
+      const Prefetch pf = prefetch && first < next_bytes
+                              ? Prefetch{w + (r + R) * w_stride + first, std::min(share, next_bytes - first), per_step}
+                              : Prefetch{};
       tile_bf16<R, T>(n, wr, xt, yt, pf);
     }
     for (size_t t = passes * T; t < n_tok; ++t) {

@@ -171,9 +171,9 @@ uint64_t buffer_bytes(const ModelInfo& info, uint64_t context, uint64_t T) {
   floats += (context / 256 + 2) * info.heads * (max_hd + 2);  // split attention (kAttentionSegment)
   // Rotary cos and sin: per kind of rotation (the sliding and the full
   // layers' differ), T positions of up to max_hd / 2 pairs each.
-  bool sliding = false, full = false;
-  for (const auto& l : info.caches) (l.sliding ? sliding : full) = true;
-  floats += (uint64_t{sliding} + uint64_t{full}) * T * max_hd;
+  bool has_sliding = false, has_full = false;
+  for (const auto& l : info.caches) (l.sliding ? has_sliding : has_full) = true;
+  floats += (uint64_t{has_sliding} + uint64_t{has_full}) * T * max_hd;
   // Layers whose cache KV-shared layers read keep a chunk's K and V: the last
   // sliding and the last full layer before the first shared one.
   size_t first_shared = info.caches.size();

@@ -222,15 +222,16 @@ void Decoder::forward_chunk(Context& c, const int32_t* tokens, size_t n, Logits 
   for (size_t t = 0; t < n; ++t) {
     table_row(*weights_.embed, static_cast<size_t>(tokens[t]), &c.x_[t * H]);
   }
-  c.for_rows(n, [&](size_t a, size_t b) { kernels::scale(&c.x_[a * H], p.embed_scale, &c.x_[a * H], (b - a) * H); });
+  c.for_rows(n,
+             [&](size_t lo, size_t hi) { kernels::scale(&c.x_[lo * H], p.embed_scale, &c.x_[lo * H], (hi - lo) * H); });
 
   // RoPE angles of the chunk's positions, once per kind of rotation.
   for (size_t k = 0; k < rope_kinds_.size(); ++k) {
     const RopeKind& rk = rope_kinds_[k];
     float* cos = &c.cos_[k * c.max_chunk_ * (p.max_head_dim() / 2)];
     float* sin = &c.sin_[k * c.max_chunk_ * (p.max_head_dim() / 2)];
-    c.for_rows(n, [&](size_t a, size_t b) {
-      for (size_t t = a; t < b; ++t) {
+    c.for_rows(n, [&](size_t lo, size_t hi) {
+      for (size_t t = lo; t < hi; ++t) {
         kernels::rope_angles(pos0 + static_cast<int64_t>(t), rk.head_dim, rk.pairs, rk.theta, &cos[t * rk.pairs],
                              &sin[t * rk.pairs]);
       }
@@ -262,8 +263,8 @@ void Decoder::forward_chunk(Context& c, const int32_t* tokens, size_t n, Logits 
     auto project = [&](size_t row0, size_t rows, size_t layers) {
       const size_t width = layers * P;
       linear_rows(c.exec(), *weights_.ple_model_proj, width, &c.x_[row0 * H], rows, &c.ple_[row0 * LP], LP);
-      c.for_rows(rows, [&](size_t a, size_t b) {
-        for (size_t t = row0 + a; t < row0 + b; ++t) {
+      c.for_rows(rows, [&](size_t lo, size_t hi) {
+        for (size_t t = row0 + lo; t < row0 + hi; ++t) {
           float* e = &c.ple_[t * LP];
           kernels::scale(e, 1.0f / std::sqrt(static_cast<float>(H)), e, width);
           kernels::rms_norm(e, ple_proj_norm_.data(), e, layers, P, p.eps);
@@ -315,8 +316,8 @@ void Decoder::forward_chunk(Context& c, const int32_t* tokens, size_t n, Logits 
     }
     if (p.ple_dim > 0) ple_block(c, l, out0, out_rows);
     float* out = &c.x_[out0 * H];
-    c.for_rows(out_rows, [&](size_t a, size_t b) {
-      kernels::scale(&out[a * H], consts_[l].layer_scalar, &out[a * H], (b - a) * H);
+    c.for_rows(out_rows, [&](size_t lo, size_t hi) {
+      kernels::scale(&out[lo * H], consts_[l].layer_scalar, &out[lo * H], (hi - lo) * H);
     });
   }
   if (!sources_stored) store_sources();
@@ -371,8 +372,8 @@ void Decoder::attention_block(Context& c, size_t l, size_t row0, size_t rows, si
   const size_t skip = out0 - row0, q_rows = rows - skip;  // rows without and with queries
   float* x = &c.x_[row0 * H];
 
-  c.for_rows(rows, [&](size_t a, size_t b) {
-    kernels::rms_norm(&x[a * H], k.attn_norm.data(), &c.xn_[a * H], b - a, H, p.eps);
+  c.for_rows(rows, [&](size_t lo, size_t hi) {
+    kernels::rms_norm(&x[lo * H], k.attn_norm.data(), &c.xn_[lo * H], hi - lo, H, p.eps);
   });
 
   // RoPE angles of these positions (forward_chunk computed those of the
@@ -399,8 +400,8 @@ void Decoder::attention_block(Context& c, size_t l, size_t row0, size_t rows, si
   }
 
   // Queries: per-head RMSNorm with weight, RoPE.
-  c.for_rows(q_rows, [&](size_t a, size_t b) {
-    for (size_t t = a; t < b; ++t) {
+  c.for_rows(q_rows, [&](size_t lo, size_t hi) {
+    for (size_t t = lo; t < hi; ++t) {
       float* q = &c.q_[t * nq * d];
       kernels::rms_norm(q, k.q_norm.data(), q, nq, d, p.eps);
       kernels::rope(q, nq, d, &cos[(skip + t) * pairs], &sin[(skip + t) * pairs], pairs);
@@ -420,8 +421,8 @@ void Decoder::attention_block(Context& c, size_t l, size_t row0, size_t rows, si
 
   if (own_kv) {
     // Keys of this layer get their norm and RoPE, values a weightless norm.
-    c.for_rows(rows, [&](size_t a, size_t b) {
-      for (size_t t = a; t < b; ++t) {
+    c.for_rows(rows, [&](size_t lo, size_t hi) {
+      for (size_t t = lo; t < hi; ++t) {
         float* kt = kb + t * nkv * d;
         float* vt = vb + t * nkv * d;
         kernels::rms_norm(kt, k.k_norm.data(), kt, nkv, d, p.eps);
@@ -464,10 +465,10 @@ void Decoder::attention_block(Context& c, size_t l, size_t row0, size_t rows, si
   if (q_rows == 0) return;
 
   linear(c.exec(), *w.o, c.attn_.data(), q_rows, c.tmp_.data());
-  c.for_rows(q_rows, [&](size_t a, size_t b) {
-    float* o = &c.tmp_[a * H];
-    kernels::rms_norm(o, k.post_attn_norm.data(), o, b - a, H, p.eps);
-    kernels::add(&x[(skip + a) * H], o, &x[(skip + a) * H], (b - a) * H);
+  c.for_rows(q_rows, [&](size_t lo, size_t hi) {
+    float* o = &c.tmp_[lo * H];
+    kernels::rms_norm(o, k.post_attn_norm.data(), o, hi - lo, H, p.eps);
+    kernels::add(&x[(skip + lo) * H], o, &x[(skip + lo) * H], (hi - lo) * H);
   });
 }
 
@@ -478,16 +479,17 @@ void Decoder::dense_mlp(Context& c, size_t l, const float* x, size_t rows, const
   const ModelPlan& p = plan_;
   const LayerWeights& w = weights_.layers[l];
   const size_t H = p.hidden, F = p.layers[l].ffn_dim;
-  c.for_rows(rows, [&](size_t a, size_t b) {
-    kernels::rms_norm(&x[a * H], consts_[l].ffn_norm.data(), &c.xn_[a * H], b - a, H, p.eps);
+  c.for_rows(rows, [&](size_t lo, size_t hi) {
+    kernels::rms_norm(&x[lo * H], consts_[l].ffn_norm.data(), &c.xn_[lo * H], hi - lo, H, p.eps);
   });
   const LinearJob gate_up[] = {{w.gate, c.xn_.data(), c.gate_.data()}, {w.up, c.xn_.data(), c.up_.data()}};
   linears(c.exec(), gate_up, rows);
-  c.for_rows(rows,
-             [&](size_t a, size_t b) { kernels::geglu(&c.gate_[a * F], &c.up_[a * F], &c.gate_[a * F], (b - a) * F); });
+  c.for_rows(rows, [&](size_t lo, size_t hi) {
+    kernels::geglu(&c.gate_[lo * F], &c.up_[lo * F], &c.gate_[lo * F], (hi - lo) * F);
+  });
   linear(c.exec(), *w.down, c.gate_.data(), rows, c.tmp_.data());
-  c.for_rows(rows, [&](size_t a, size_t b) {
-    kernels::rms_norm(&c.tmp_[a * H], post_norm.data(), &c.tmp_[a * H], b - a, H, p.eps);
+  c.for_rows(rows, [&](size_t lo, size_t hi) {
+    kernels::rms_norm(&c.tmp_[lo * H], post_norm.data(), &c.tmp_[lo * H], hi - lo, H, p.eps);
   });
 }
 
@@ -495,7 +497,7 @@ void Decoder::ffn_block(Context& c, size_t l, size_t row0, size_t rows) const {
   const size_t H = plan_.hidden;
   float* x = &c.x_[row0 * H];
   dense_mlp(c, l, x, rows, consts_[l].post_ffn_norm);
-  c.for_rows(rows, [&](size_t a, size_t b) { kernels::add(&x[a * H], &c.tmp_[a * H], &x[a * H], (b - a) * H); });
+  c.for_rows(rows, [&](size_t lo, size_t hi) { kernels::add(&x[lo * H], &c.tmp_[lo * H], &x[lo * H], (hi - lo) * H); });
 }
 
 void Decoder::moe_block(Context& c, size_t l, size_t row0, size_t rows) const {
@@ -513,14 +515,14 @@ void Decoder::moe_block(Context& c, size_t l, size_t row0, size_t rows) const {
   // Experts read their own norm of r (xn_ is free again: the dense branch is done).
   float* expert_in = c.xn_.data();
   const float root = 1.0f / std::sqrt(static_cast<float>(H));
-  c.for_rows(rows, [&](size_t a, size_t b) {
-    kernels::rms_norm(&x[a * H], nullptr, &c.moe_in_[a * H], b - a, H, p.eps);
-    for (size_t t = a; t < b; ++t) {
+  c.for_rows(rows, [&](size_t lo, size_t hi) {
+    kernels::rms_norm(&x[lo * H], nullptr, &c.moe_in_[lo * H], hi - lo, H, p.eps);
+    for (size_t t = lo; t < hi; ++t) {
       float* z = &c.moe_in_[t * H];
       kernels::mul(z, k.router_scale.data(), z, H);
       kernels::scale(z, root, z, H);
     }
-    kernels::rms_norm(&x[a * H], k.pre_ffn_norm_2.data(), &expert_in[a * H], b - a, H, p.eps);
+    kernels::rms_norm(&x[lo * H], k.pre_ffn_norm_2.data(), &expert_in[lo * H], hi - lo, H, p.eps);
   });
 
   // Routing: each token's top k experts and their weights (the router's
@@ -575,8 +577,8 @@ void Decoder::moe_block(Context& c, size_t l, size_t row0, size_t rows) const {
         std::copy_n(&expert_in[toks[i].first * H], H, &c.moe_gather_[i * H]);
       }
       linear(c.exec(), w.expert_gate_up[e], c.moe_gather_.data(), n, c.expert_buf_.data());
-      c.for_rows(n, [&](size_t a, size_t b) {
-        for (size_t i = a; i < b; ++i) {
+      c.for_rows(n, [&](size_t lo, size_t hi) {
+        for (size_t i = lo; i < hi; ++i) {
           float* h = &c.expert_buf_[i * 2 * I];
           kernels::geglu(h, h + I, h, I);
         }
@@ -591,13 +593,13 @@ void Decoder::moe_block(Context& c, size_t l, size_t row0, size_t rows) const {
     }
   }
   // Both branches combined, the shared post-norm, residual.
-  c.for_rows(rows, [&](size_t a, size_t b) {
-    float* moe = &c.moe_out_[a * H];
-    float* o = &c.tmp_[a * H];
-    kernels::rms_norm(moe, k.post_ffn_norm_2.data(), moe, b - a, H, p.eps);
-    kernels::add(o, moe, o, (b - a) * H);
-    kernels::rms_norm(o, k.post_ffn_norm.data(), o, b - a, H, p.eps);
-    kernels::add(&x[a * H], o, &x[a * H], (b - a) * H);
+  c.for_rows(rows, [&](size_t lo, size_t hi) {
+    float* moe = &c.moe_out_[lo * H];
+    float* o = &c.tmp_[lo * H];
+    kernels::rms_norm(moe, k.post_ffn_norm_2.data(), moe, hi - lo, H, p.eps);
+    kernels::add(o, moe, o, (hi - lo) * H);
+    kernels::rms_norm(o, k.post_ffn_norm.data(), o, hi - lo, H, p.eps);
+    kernels::add(&x[lo * H], o, &x[lo * H], (hi - lo) * H);
   });
 }
 
@@ -607,18 +609,18 @@ void Decoder::ple_block(Context& c, size_t l, size_t row0, size_t rows) const {
   const size_t H = p.hidden, P = p.ple_dim, LP = p.layers.size() * P;
   float* x = &c.x_[row0 * H];
   linear(c.exec(), *w.ple_gate, x, rows, c.gate_.data());
-  c.for_rows(rows, [&](size_t a, size_t b) {
-    for (size_t t = a; t < b; ++t) {
+  c.for_rows(rows, [&](size_t lo, size_t hi) {
+    for (size_t t = lo; t < hi; ++t) {
       float* g = &c.gate_[t * P];
       kernels::gelu_tanh(g, g, P);
       kernels::mul(g, &c.ple_[(row0 + t) * LP + l * P], g, P);
     }
   });
   linear(c.exec(), *w.ple_proj, c.gate_.data(), rows, c.tmp_.data());
-  c.for_rows(rows, [&](size_t a, size_t b) {
-    float* o = &c.tmp_[a * H];
-    kernels::rms_norm(o, consts_[l].ple_norm.data(), o, b - a, H, p.eps);
-    kernels::add(&x[a * H], o, &x[a * H], (b - a) * H);
+  c.for_rows(rows, [&](size_t lo, size_t hi) {
+    float* o = &c.tmp_[lo * H];
+    kernels::rms_norm(o, consts_[l].ple_norm.data(), o, hi - lo, H, p.eps);
+    kernels::add(&x[lo * H], o, &x[lo * H], (hi - lo) * H);
   });
 }
 

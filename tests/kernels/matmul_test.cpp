@@ -195,7 +195,6 @@ TEST(Matvec, SimdPathsMatchPortablePath) {
   }
 }
 
-// A row range writes exactly those rows, with the values a full call gives.
 // BF16 activations go into the bf16_pairs order (each run of 32: the even
 // values, then the odd ones; the tail as it is) the same way on every path.
 TEST(PrepareActivations, Bf16PairsOrderOnEveryPath) {
@@ -219,6 +218,7 @@ TEST(PrepareActivations, Bf16PairsOrderOnEveryPath) {
   }
 }
 
+// A row range writes exactly those rows, with the values a full call gives.
 TEST(Matvec, RowRangeWritesOnlyItsRows) {
   for (DType t : {DType::Q4_K, DType::Q4_0}) {
     const Problem p = make_problem(t, 20, 512, 5);
