@@ -582,8 +582,12 @@ float bf16_to_float(uint16_t h) {
 // One token has a single chain of dependent FMAs per row; a memory-bound
 // GEMV still streams at the same rate as with two chains (262144 x 1536,
 // one and two cores).
+//
+// Never inlined: inside bf16_gemm's loops its 32 registers spill (E2B BF16
+// pp512 160 -> 108 t/s when GCC inlined the 8 x 3 tile there).
 template <int R, int T>
-void tile_bf16(size_t n, const uint16_t* const* w, const float* const* x, float* const* y, const Prefetch& pf) {
+[[gnu::noinline]] void tile_bf16(size_t n, const uint16_t* const* w, const float* const* x, float* const* y,
+                                 const Prefetch& pf) {
   const __m512i high = _mm512_set1_epi32(static_cast<int>(0xffff0000u));
   __m512 acc[R][T];
   for (int r = 0; r < R; ++r)
@@ -622,9 +626,11 @@ void tile_bf16(size_t n, const uint16_t* const* w, const float* const* x, float*
 #else
 // 256-bit: two accumulators per (row, token), for the even and the odd
 // elements; with 16 registers the tile is 2 x 2 and one chain of dependent
-// FMAs would leave a single row (decode) latency-bound.
+// FMAs would leave a single row (decode) latency-bound. Never inlined, as
+// the 512-bit one.
 template <int R, int T>
-void tile_bf16(size_t n, const uint16_t* const* w, const float* const* x, float* const* y, const Prefetch& pf) {
+[[gnu::noinline]] void tile_bf16(size_t n, const uint16_t* const* w, const float* const* x, float* const* y,
+                                 const Prefetch& pf) {
   const __m256i high = _mm256_set1_epi32(static_cast<int>(0xffff0000u));
   __m256 acc_even[R][T], acc_odd[R][T];
   for (int r = 0; r < R; ++r)
@@ -669,12 +675,12 @@ using TileFn = void (*)(size_t, const Weight* const*, const Act* const*, float* 
 
 // Runs the tile kernels over rows x tokens, y[t * ldy + r]: RowsPerTile rows
 // x TokensPerTile tokens at a time, then the leftover rows one at a time, then
-// the leftover tokens one at a time (GemvRows rows per pass after whole token
-// tiles, see below). Single tokens (decode) go GemvRows rows at a time only
-// where MultiRowGemv says so.
+// the leftover tokens one at a time (RowsPerTile rows per pass after whole
+// token tiles, see below). Single tokens (decode) go RowsPerTile rows at a
+// time only where MultiRowGemv says so.
 template <typename Weight, typename Act, TileFn<Weight, Act> TileRT, TileFn<Weight, Act> TileR1,
           TileFn<Weight, Act> Tile1T, TileFn<Weight, Act> Tile11, bool MultiRowGemv, int RowsPerTile = kMaxR,
-          int TokensPerTile = kMaxT, int GemvRows = RowsPerTile>
+          int TokensPerTile = kMaxT>
 void run_tiles(size_t nb, size_t groups, const void* w, size_t w_stride, size_t rows, const void* x, size_t x_stride,
                size_t n_tok, float* y, size_t ldy) {
   const auto* wb = static_cast<const unsigned char*>(w);
@@ -688,7 +694,7 @@ void run_tiles(size_t nb, size_t groups, const void* w, size_t w_stride, size_t 
   auto row = [&](size_t r) { return reinterpret_cast<const Weight*>(wb + r * w_stride); };
   auto act = [&](size_t t) { return reinterpret_cast<const Act*>(xb + t * x_stride); };
 
-  const Weight* wr[std::max(RowsPerTile, GemvRows)];
+  const Weight* wr[RowsPerTile];
   const Act* xt[TokensPerTile];
   float* yr[TokensPerTile];
   size_t t = 0;
@@ -713,10 +719,10 @@ void run_tiles(size_t nb, size_t groups, const void* w, size_t w_stride, size_t 
   for (; t < n_tok; ++t) {
     xt[0] = act(t);
     size_t r = 0;
-    for (; multi_row && r + GemvRows <= rows; r += GemvRows) {
-      for (int k = 0; k < GemvRows; ++k) wr[k] = row(r + k);
+    for (; multi_row && r + RowsPerTile <= rows; r += RowsPerTile) {
+      for (int k = 0; k < RowsPerTile; ++k) wr[k] = row(r + k);
       yr[0] = y + t * ldy + r;
-      TileR1(nb, wr, xt, yr, next(r + GemvRows, GemvRows));
+      TileR1(nb, wr, xt, yr, next(r + RowsPerTile, RowsPerTile));
     }
     for (; r < rows; ++r) {
       wr[0] = row(r);
@@ -817,11 +823,12 @@ void tile_bf16_rows(size_t n, const void* w, size_t w_stride, size_t rows, const
                     x_stride, n_tok, y, ldy);
     return;
   }
+  // One token: only run_tiles' one-token loop runs, GemvRows rows per pass
+  // on long rows.
   constexpr size_t kLongRow = 6144;
   auto run = [&](auto multi_row_gemv) {
-    run_tiles<uint16_t, float, tile_bf16<R, T>, tile_bf16<GemvRows, 1>, tile_bf16<1, T>, tile_bf16<1, 1>,
-              decltype(multi_row_gemv)::value, R, T, GemvRows>(n, n / 32, w, w_stride, rows, x, x_stride, n_tok, y,
-                                                               ldy);
+    run_tiles<uint16_t, float, tile_bf16<GemvRows, T>, tile_bf16<GemvRows, 1>, tile_bf16<1, T>, tile_bf16<1, 1>,
+              decltype(multi_row_gemv)::value, GemvRows, T>(n, n / 32, w, w_stride, rows, x, x_stride, n_tok, y, ldy);
   };
   if (n >= kLongRow) {
     run(std::true_type{});

@@ -60,14 +60,14 @@ Decoder::Decoder(ModelPlan plan, Weights weights) : plan_(std::move(plan)), weig
   }
   for (const LayerPlan& lp : plan_.layers) {
     const RopeKind kind{lp.head_dim, lp.rope_pairs, lp.rope_theta};
-    size_t k = 0;
-    while (k < rope_kinds_.size() && (rope_kinds_[k].head_dim != kind.head_dim || rope_kinds_[k].pairs != kind.pairs ||
-                                      rope_kinds_[k].theta != kind.theta)) {
-      ++k;
-    }
-    if (k == rope_kinds_.size()) rope_kinds_.push_back(kind);
-    rope_kind_.push_back(k);
+    auto it = std::find(rope_kinds_.begin(), rope_kinds_.end(), kind);
+    if (it == rope_kinds_.end()) it = rope_kinds_.insert(it, kind);
+    rope_kind_.push_back(static_cast<size_t>(it - rope_kinds_.begin()));
   }
+}
+
+size_t Decoder::rope_offset(const Context& c, size_t k) const {
+  return k * c.max_chunk_ * (plan_.max_head_dim() / 2);
 }
 
 Context::Context(const Decoder& decoder, size_t n_ctx, size_t max_chunk, size_t n_threads, kernels::DType kv_type)
@@ -228,8 +228,8 @@ void Decoder::forward_chunk(Context& c, const int32_t* tokens, size_t n, Logits 
   // RoPE angles of the chunk's positions, once per kind of rotation.
   for (size_t k = 0; k < rope_kinds_.size(); ++k) {
     const RopeKind& rk = rope_kinds_[k];
-    float* cos = &c.cos_[k * c.max_chunk_ * (p.max_head_dim() / 2)];
-    float* sin = &c.sin_[k * c.max_chunk_ * (p.max_head_dim() / 2)];
+    float* cos = &c.cos_[rope_offset(c, k)];
+    float* sin = &c.sin_[rope_offset(c, k)];
     c.for_rows(n, [&](size_t lo, size_t hi) {
       for (size_t t = lo; t < hi; ++t) {
         kernels::rope_angles(pos0 + static_cast<int64_t>(t), rk.head_dim, rk.pairs, rk.theta, &cos[t * rk.pairs],
@@ -379,7 +379,7 @@ void Decoder::attention_block(Context& c, size_t l, size_t row0, size_t rows, si
   // RoPE angles of these positions (forward_chunk computed those of the
   // chunk for this layer's kind of rotation).
   const size_t pairs = lp.rope_pairs;
-  const size_t angles = rope_kind_[l] * c.max_chunk_ * (p.max_head_dim() / 2) + row0 * pairs;
+  const size_t angles = rope_offset(c, rope_kind_[l]) + row0 * pairs;
   const float* cos = &c.cos_[angles];
   const float* sin = &c.sin_[angles];
 
@@ -510,9 +510,8 @@ void Decoder::moe_block(Context& c, size_t l, size_t row0, size_t rows) const {
   // Dense branch, into c.tmp_.
   dense_mlp(c, l, x, rows, k.post_ffn_norm_1);
 
-  // Router: weightless norm of r, times its scale and H^-1/2; softmax over
-  // all experts; the top k renormalised and scaled per expert.
-  // Experts read their own norm of r (xn_ is free again: the dense branch is done).
+  // Router input: weightless norm of r, times its scale and H^-1/2. Experts
+  // read their own norm of r (xn_ is free again: the dense branch is done).
   float* expert_in = c.xn_.data();
   const float root = 1.0f / std::sqrt(static_cast<float>(H));
   c.for_rows(rows, [&](size_t lo, size_t hi) {
@@ -525,8 +524,9 @@ void Decoder::moe_block(Context& c, size_t l, size_t row0, size_t rows) const {
     kernels::rms_norm(&x[lo * H], k.pre_ffn_norm_2.data(), &expert_in[lo * H], hi - lo, H, p.eps);
   });
 
-  // Routing: each token's top k experts and their weights (the router's
-  // logits of all the rows as one matrix product).
+  // Routing: the router's logits of all the rows as one matrix product;
+  // per token, softmax over all experts, the top k renormalised and scaled
+  // per expert.
   const size_t K = p.n_experts_used;
   std::vector<uint32_t> idx(rows * K);
   std::vector<float> weight(rows * K);

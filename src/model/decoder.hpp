@@ -87,7 +87,10 @@ class Decoder {
   struct RopeKind {
     size_t head_dim, pairs;
     float theta;
+    bool operator==(const RopeKind&) const = default;
   };
+  // Where kind k's angles start in Context::cos_ and sin_.
+  size_t rope_offset(const Context& c, size_t k) const;
 
   ModelPlan plan_;
   Weights weights_;

@@ -140,10 +140,8 @@ size_t rows_per_chunk(kernels::DType type, size_t cols, size_t rows, size_t thre
   const size_t by_size = std::max<size_t>(1, (1024 * 1024) / row_bytes);
   const size_t by_balance = std::max<size_t>(1, rows / (4 * threads));
   const size_t rows_per = std::min(by_size, by_balance);
-  // Whole groups of 8 rows where there are enough (else of 4): the tile
-  // kernels take 4 rows at a time (BF16 prefill 8), and a leftover row goes
-  // through their slower 1-row form.
-  if (rows_per >= 8) return rows_per / 8 * 8;
+  // Whole groups of 4 rows where there are enough: the tile kernels take 4
+  // rows at a time, and a leftover row goes through their slower 1-row form.
   return rows_per >= 4 ? rows_per / 4 * 4 : rows_per;
 }
 
